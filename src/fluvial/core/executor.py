@@ -1,0 +1,208 @@
+"""Where tasks run. One small interface, several implementations.
+
+``Executor.run(stage, tasks)`` runs every task of one stage and returns their
+results in task order, or raises the first task failure. Implementations:
+
+* :class:`InProcessExecutor` -- tasks run one after another in the calling
+  thread; nothing is serialised. ``local`` and ``local[1]`` use it.
+* :class:`ProcessExecutor` -- a pool of worker processes (``python -m
+  fluvial.core.worker``) fed over socket pairs; the stage is pickled once with
+  cloudpickle, each task carries only its split and input blocks. A worker that
+  dies is replaced and its task retried up to ``spark.task.maxFailures`` times;
+  an exception raised by user code fails the stage at once (as in Spark's local
+  mode), re-raised in the driver with the worker's traceback attached.
+
+A later executor (e.g. on Ray) only has to implement ``run`` and ``shutdown``.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import socket
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
+from typing import Any, Protocol, Sequence
+
+import cloudpickle
+
+from . import broadcast as _broadcast
+from .task import Stage, TaskResult, run_task
+
+
+class WorkerLostError(RuntimeError):
+    """A worker process died while running a task."""
+
+
+class TaskFailedError(RuntimeError):
+    """A task raised an exception that could not be sent back as itself."""
+
+
+class Executor(Protocol):
+    parallelism: int
+
+    def run(self, stage: Stage, tasks: Sequence[tuple[int, dict]]) -> list[TaskResult]: ...
+
+    def shutdown(self) -> None: ...
+
+
+class InProcessExecutor:
+    """Runs tasks in the caller's thread, in order. Zero copies, zero pickling."""
+
+    def __init__(self, parallelism: int = 1) -> None:
+        self.parallelism = parallelism
+
+    def run(self, stage: Stage, tasks: Sequence[tuple[int, dict]]) -> list[TaskResult]:
+        return [run_task(stage, split, inputs) for split, inputs in tasks]
+
+    def shutdown(self) -> None:
+        pass
+
+
+def _worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("PYTHONHASHSEED", "0")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+class _Worker:
+    """Driver-side handle of one worker process."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        parent, child = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fluvial.core.worker", str(child.fileno())],
+            pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL)
+        child.close()
+        self.conn = Connection(parent.detach())
+        self.stages: set[int] = set()
+        self.broadcasts: set[int] = set()
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+
+
+class ProcessExecutor:
+    """A fixed pool of ``parallelism`` worker processes, started at creation."""
+
+    def __init__(self, parallelism: int, max_failures: int = 4) -> None:
+        self.parallelism = parallelism
+        self.max_failures = max(1, max_failures)
+        self._env = _worker_env()
+        self._queue: queue.Queue = queue.Queue()
+        self._stage_bytes: dict[int, tuple[bytes, set[int]]] = {}
+        self._closed = False
+        self._workers = [_Worker(self._env) for _ in range(parallelism)]
+        self._threads = [threading.Thread(target=self._serve, args=(i,), daemon=True,
+                                          name=f"fluvial-executor-{i}") for i in range(parallelism)]
+        for t in self._threads:
+            t.start()
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return [w.proc.pid for w in self._workers]
+
+    def run(self, stage: Stage, tasks: Sequence[tuple[int, dict]]) -> list[TaskResult]:
+        payload, needed = _pickle_stage(stage)
+        self._stage_bytes[stage.stage_id] = (payload, needed)
+        futures = []
+        try:
+            for split, inputs in tasks:
+                fut: Future = Future()
+                self._queue.put((stage.stage_id, split, inputs, 0, fut))
+                futures.append(fut)
+            return [f.result() for f in futures]
+        finally:
+            for f in futures:
+                f.cancel()
+            self._stage_bytes.pop(stage.stage_id, None)
+
+    def _serve(self, index: int) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            stage_id, split, inputs, attempt, fut = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            while True:
+                try:
+                    fut.set_result(self._run_on(index, stage_id, split, inputs, attempt))
+                except WorkerLostError as lost:
+                    attempt += 1
+                    if not self._closed:
+                        self._replace(index)
+                    if self._closed or attempt >= self.max_failures:
+                        fut.set_exception(WorkerLostError(
+                            f"task {split} of stage {stage_id} lost its worker {attempt} time(s): {lost}"))
+                    else:
+                        continue
+                except BaseException as exc:  # noqa: BLE001 - forwarded to the caller
+                    fut.set_exception(exc)
+                break
+
+    def _replace(self, index: int) -> None:
+        self._workers[index].close()
+        if not self._closed:
+            self._workers[index] = _Worker(self._env)
+
+    def _run_on(self, index: int, stage_id: int, split: int, inputs: dict, attempt: int) -> TaskResult:
+        worker = self._workers[index]
+        payload, needed = self._stage_bytes[stage_id]
+        send_stage = None if stage_id in worker.stages else payload
+        new_bcasts = {}
+        for bid in needed - worker.broadcasts:
+            new_bcasts[bid] = _broadcast.pickled_value(bid)
+        dropped = worker.broadcasts - _broadcast.live_ids()
+        message = cloudpickle.dumps((stage_id, send_stage, split, attempt, inputs, new_bcasts, dropped),
+                                    protocol=5)
+        try:
+            worker.conn.send_bytes(message)
+            reply = worker.conn.recv_bytes()
+        except (EOFError, OSError) as exc:
+            code = worker.proc.poll()
+            raise WorkerLostError(f"worker pid {worker.proc.pid} exited (code {code}): {exc!r}") from None
+        worker.stages.add(stage_id)
+        if len(worker.stages) > 64:
+            worker.stages = {stage_id}
+        worker.broadcasts |= set(new_bcasts)
+        worker.broadcasts -= dropped
+        status, body = pickle.loads(reply)
+        if status == "ok":
+            return body
+        exc_bytes, tb_text = body
+        exc = None
+        if exc_bytes is not None:
+            try:
+                exc = pickle.loads(exc_bytes)
+            except Exception:  # noqa: BLE001 - unpicklable exceptions fall back to text
+                exc = None
+        if exc is None:
+            raise TaskFailedError(f"task {split} of stage {stage_id} failed in a worker:\n{tb_text}")
+        exc.add_note(f"raised in a worker process (task {split} of stage {stage_id}):\n{tb_text}")
+        raise exc
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for _ in self._threads:
+            self._queue.put(None)
+        for w in self._workers:
+            w.close()
+
+
+
+def _pickle_stage(stage: Stage) -> tuple[bytes, set[int]]:
+    with _broadcast.collecting() as ids:
+        data = cloudpickle.dumps(stage, protocol=5)
+    return data, set(ids)

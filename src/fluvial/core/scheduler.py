@@ -1,0 +1,114 @@
+"""Turns an action on an RDD into stages and runs them on an executor.
+
+Stages are cut at shuffle dependencies. Before a result stage runs, every
+shuffle it (transitively) reads whose map output is not yet in the block store
+is computed, parents first. Map output stays in the store until its
+``ShuffledRDD`` is garbage collected, so a second action on the same lineage
+does not redo the map stage. Cached partitions and checkpointed RDDs cut the
+lineage walk: what is stored is read, not recomputed.
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any, Callable, Iterable, Sequence
+
+from .shuffle import NarrowDependency, ShuffleDependency
+from .storage import BlockStore
+from .task import Stage, TaskResult
+
+_MISSING = object()
+
+
+class DAGScheduler:
+    def __init__(self, executor: Any, store: BlockStore, on_accumulators: Callable[[dict], None],
+                 listener: Callable[[str, dict], None] | None = None) -> None:
+        self.executor = executor
+        self.store = store
+        self._on_accumulators = on_accumulators
+        self._stage_ids = itertools.count()
+        self._lock = threading.RLock()
+        self._listener = listener
+
+    # -- public -------------------------------------------------------------
+    def run_job(self, rdd: Any, func: Callable[[Any], Any], partitions: Iterable[int] | None = None,
+                description: str = "") -> list[Any]:
+        """Run ``func`` over the records of each requested partition of ``rdd``.
+
+        Returns the function's results in partition order. An exception from
+        user code propagates unchanged (with a note naming the task)."""
+        splits = list(range(rdd.getNumPartitions()) if partitions is None else partitions)
+        with self._lock:
+            self._compute_shuffles(rdd)
+            stage = Stage(next(self._stage_ids), rdd, "result", func=func, description=description)
+            results = self._run_stage(stage, splits)
+        return [r.value for r in results]
+
+    # -- internals ----------------------------------------------------------
+    def _run_stage(self, stage: Stage, splits: Sequence[int]) -> list[TaskResult]:
+        tasks = [(split, self.task_inputs(stage.rdd, split)) for split in splits]
+        if self._listener:
+            self._listener("stage_submitted", {"stage_id": stage.stage_id, "tasks": len(tasks),
+                                               "kind": stage.kind})
+        results = self.executor.run(stage, tasks)
+        for r in results:
+            for bid, data in r.new_blocks.items():
+                self.store.put(bid, data)
+            if r.accumulator_updates:
+                self._on_accumulators(r.accumulator_updates)
+        if self._listener:
+            self._listener("stage_completed", {"stage_id": stage.stage_id, "kind": stage.kind})
+        return results
+
+    def _compute_shuffles(self, rdd: Any) -> None:
+        for dep in self._missing_shuffles(rdd):
+            parent = dep.rdd
+            self._compute_shuffles(parent)
+            stage = Stage(next(self._stage_ids), parent, "shuffle", partitioner=dep.partitioner)
+            missing = [m for m in range(parent.getNumPartitions())
+                       if ("shuffle", dep.shuffle_id, m) not in self.store]
+            results = self._run_stage(stage, missing)
+            for m, r in zip(missing, results):
+                self.store.put(("shuffle", dep.shuffle_id, m), r.value)
+
+    def _missing_shuffles(self, rdd: Any) -> list[ShuffleDependency]:
+        """Shuffle dependencies reachable through narrow deps whose map output is incomplete."""
+        found: list[ShuffleDependency] = []
+        seen: set[int] = set()
+        stack = [rdd]
+        while stack:
+            r = stack.pop()
+            if r.id in seen:
+                continue
+            seen.add(r.id)
+            if r._fully_stored():
+                continue
+            for dep in r._deps:
+                if isinstance(dep, ShuffleDependency):
+                    n = dep.rdd.getNumPartitions()
+                    if any(("shuffle", dep.shuffle_id, m) not in self.store for m in range(n)):
+                        found.append(dep)
+                else:
+                    stack.append(dep.rdd)
+        return found
+
+    def task_inputs(self, rdd: Any, split: int) -> dict:
+        """Every stored block the task computing ``rdd[split]`` reads."""
+        inputs: dict = {}
+        stack = [(rdd, split)]
+        seen: set[tuple[int, int]] = set()
+        while stack:
+            r, s = stack.pop()
+            if (r.id, s) in seen:
+                continue
+            seen.add((r.id, s))
+            if r._storage_level is not None or r._checkpointed:
+                data = self.store.get(("rdd", r.id, s), _MISSING)
+                if data is not _MISSING:
+                    inputs[("rdd", r.id, s)] = data
+                    continue
+            r._own_inputs(s, inputs, self.store)
+            for dep in r._deps:
+                if isinstance(dep, NarrowDependency):
+                    stack.extend((dep.rdd, p) for p in dep.parents(s))
+        return inputs

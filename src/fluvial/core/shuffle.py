@@ -1,0 +1,138 @@
+"""Dependencies, partitioners and the one shuffle primitive.
+
+fluvial has a single wide operation, *partition by key*: a map task splits its
+records into one bucket per reduce partition; a reduce task concatenates its
+bucket from every map task, in map order. Everything keyed (reduceByKey, join,
+sortByKey, distinct, ...) is a narrow pre-combine, this shuffle, and a narrow
+post-merge, so map-side combining is simply part of the map stage's pipeline.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Hashable, Iterable, Iterator
+
+_MASK = sys.maxsize
+
+
+def portable_hash(x: Hashable) -> int:
+    """Hash used for partitioning, stable for ``None`` and tuples across
+    processes that share ``PYTHONHASHSEED`` (worker processes get the driver's
+    seed, or 0). Equal to PySpark's partitioning hash, so keys land in the same
+    partitions as they do there."""
+    if x is None:
+        return 0
+    if isinstance(x, tuple):
+        h = 0x345678
+        for item in x:
+            h ^= portable_hash(item)
+            h *= 1000003
+            h &= _MASK
+        h ^= len(x)
+        return -2 if h == -1 else h
+    return hash(x)
+
+
+class Partitioner:
+    """Maps a key to a partition index: ``partitionFunc(key) % numPartitions``.
+
+    Two partitioners are equal when they have the same number of partitions and
+    the same function object; an RDD already partitioned by an equal partitioner
+    is not shuffled again."""
+
+    def __init__(self, numPartitions: int, partitionFunc: Callable[[Any], int]) -> None:
+        self.numPartitions = numPartitions
+        self.partitionFunc = partitionFunc
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Partitioner) and self.numPartitions == other.numPartitions
+                and self.partitionFunc == other.partitionFunc)
+
+    def __hash__(self) -> int:
+        return hash((self.numPartitions, id(self.partitionFunc)))
+
+    def __call__(self, k: Any) -> int:
+        return self.partitionFunc(k) % self.numPartitions
+
+    def __repr__(self) -> str:
+        return f"Partitioner({self.numPartitions}, {getattr(self.partitionFunc, '__name__', self.partitionFunc)})"
+
+
+class Dependency:
+    rdd: Any
+
+
+class NarrowDependency(Dependency):
+    """Each child partition reads a fixed, small set of parent partitions."""
+
+    def __init__(self, rdd: Any, parents: Callable[[int], list[int]]) -> None:
+        self.rdd = rdd
+        self.parents = parents
+
+
+def one_to_one(rdd: Any) -> NarrowDependency:
+    return NarrowDependency(rdd, lambda split: [split])
+
+
+def range_dependency(rdd: Any, out_start: int, length: int) -> NarrowDependency:
+    def parents(split: int) -> list[int]:
+        return [split - out_start] if out_start <= split < out_start + length else []
+    return NarrowDependency(rdd, parents)
+
+
+class ShuffleDependency(Dependency):
+    """A stage boundary: the parent's partitions are split by ``partitioner``.
+
+    Map output for map task ``m`` is kept as the block ``("shuffle", id, m)``:
+    a list with one bucket (a list of key/value pairs) per reduce partition."""
+
+    def __init__(self, rdd: Any, partitioner: Partitioner, shuffle_id: int) -> None:
+        self.rdd = rdd
+        self.partitioner = partitioner
+        self.shuffle_id = shuffle_id
+
+
+def write_buckets(records: Iterable[tuple[Any, Any]], partitioner: Partitioner) -> list[list]:
+    """Split key/value records into ``numPartitions`` buckets, keeping their order."""
+    n = partitioner.numPartitions
+    if n == 1:
+        return [list(records)]
+    buckets: list[list] = [[] for _ in range(n)]
+    appends = [b.append for b in buckets]
+    func = partitioner.partitionFunc
+    if func is portable_hash:
+        for kv in records:
+            k = kv[0]
+            if k is None or type(k) is tuple:
+                appends[portable_hash(k) % n](kv)
+            else:
+                appends[hash(k) % n](kv)
+    else:
+        for kv in records:
+            appends[func(kv[0]) % n](kv)
+    return buckets
+
+
+def combine_values(records: Iterable[tuple[Any, Any]], create: Callable[[Any], Any],
+                   merge_value: Callable[[Any, Any], Any]) -> Iterator[tuple[Any, Any]]:
+    """Fold values per key into combiners; output in first-seen key order."""
+    acc: dict = {}
+    if create is _identity:
+        for k, v in records:
+            if k in acc:
+                acc[k] = merge_value(acc[k], v)
+            else:
+                acc[k] = v
+    else:
+        for k, v in records:
+            if k in acc:
+                acc[k] = merge_value(acc[k], v)
+            else:
+                acc[k] = create(v)
+    return iter(acc.items())
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+identity = _identity

@@ -1,0 +1,56 @@
+"""Worker process main loop: receive a task, run it, send the result back.
+
+Started by :class:`fluvial.core.executor.ProcessExecutor` as
+``python -m fluvial.core.worker FD`` where FD is its end of a socket pair.
+Stages are cached by id, so a stage's pickled lineage crosses the pipe once
+per worker. The worker exits when the driver closes the pipe.
+"""
+from __future__ import annotations
+
+import pickle
+import sys
+import traceback
+from multiprocessing.connection import Connection
+
+import cloudpickle
+
+from . import broadcast as _broadcast
+from .task import run_task
+
+
+def main(fd: int) -> None:
+    conn = Connection(fd)
+    stages: dict[int, object] = {}
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        stage_id, stage_bytes, split, attempt, inputs, new_bcasts, dropped = pickle.loads(message)
+        for bid, value_bytes in new_bcasts.items():
+            _broadcast.install_worker_value(bid, value_bytes)
+        for bid in dropped:
+            _broadcast.drop_worker_value(bid)
+        try:
+            if stage_bytes is not None:
+                if len(stages) >= 64:
+                    stages.clear()
+                stages[stage_id] = pickle.loads(stage_bytes)
+            result = run_task(stages[stage_id], split, inputs, attempt)  # type: ignore[arg-type]
+            reply = cloudpickle.dumps(("ok", result), protocol=5)
+        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the driver
+            tb_text = traceback.format_exc()
+            try:
+                exc_bytes = cloudpickle.dumps(exc, protocol=5)
+                pickle.loads(exc_bytes)
+            except Exception:  # noqa: BLE001
+                exc_bytes = None
+            reply = cloudpickle.dumps(("err", (exc_bytes, tb_text)), protocol=5)
+        try:
+            conn.send_bytes(reply)
+        except (EOFError, OSError):
+            return
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
