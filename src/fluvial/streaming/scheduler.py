@@ -1,0 +1,190 @@
+"""Cutting time into batches and running their jobs.
+
+The generator thread waits on the clock for each batch boundary
+``start + k * batchDuration``, has receivers hand over their blocks, computes
+the batch's RDDs and queues one job per output operation. The job thread runs
+batches strictly in time order and their jobs in declaration order. A job that
+raises fails its batch: the error (with the batch time and the operation) is
+handed to the context, which stops; later batches are not run.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import traceback
+from typing import TYPE_CHECKING, Any
+
+from .listener import (BatchInfo, OutputOperationInfo, StreamingListenerBatchCompleted,
+                       StreamingListenerBatchStarted, StreamingListenerBatchSubmitted,
+                       StreamingListenerOutputOperationCompleted, StreamingListenerOutputOperationStarted)
+from .util import batch_datetime
+
+if TYPE_CHECKING:
+    from .context import StreamingContext
+
+log = logging.getLogger("fluvial.streaming")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class BatchFailedError(RuntimeError):
+    """A batch failed. ``batch_time`` is its time in ms, ``operation`` the
+    output operation (or ``generating RDDs``) that failed; ``__cause__`` is the
+    original exception."""
+
+    def __init__(self, batch_time: int, operation: str, cause: BaseException) -> None:
+        self.batch_time = batch_time
+        self.operation = operation
+        super().__init__(f"Batch {batch_datetime(batch_time)} ({batch_time} ms) failed in {operation}: "
+                         f"{type(cause).__name__}: {cause}")
+        self.__cause__ = cause
+
+
+class JobScheduler:
+    def __init__(self, ssc: "StreamingContext") -> None:
+        self.ssc = ssc
+        self.clock = ssc._clock
+        self.batch_ms = ssc._batch_ms
+        self.start_ms = 0
+        self._gen_stop = threading.Event()
+        self._jobs: queue.Queue = queue.Queue()
+        self._done = threading.Condition()
+        self._last_generated = -1
+        self._last_done = -1
+        self._failed = False
+        self._finished = False
+        self._gen_thread: threading.Thread | None = None
+        self._job_thread: threading.Thread | None = None
+        self.last_batch_info: BatchInfo | None = None
+
+    # -- lifecycle ----------------------------------------------------------
+    def start(self) -> None:
+        now = self.clock.time_ms()
+        self.start_ms = (now // self.batch_ms + 1) * self.batch_ms
+        self.ssc._graph.start(self.start_ms - self.batch_ms)
+        self._gen_thread = threading.Thread(target=self._generate_loop, daemon=True,
+                                            name="fluvial-job-generator")
+        self._job_thread = threading.Thread(target=self._job_loop, daemon=True, name="fluvial-job-runner")
+        self._job_thread.start()
+        self._gen_thread.start()
+
+    def stop_generating(self) -> None:
+        self._gen_stop.set()
+        self.clock.wake()
+        if self._gen_thread is not None and self._gen_thread is not threading.current_thread():
+            self._gen_thread.join()
+
+    def stop_running(self, drain: bool) -> None:
+        """Stop the job thread after the queued batches (``drain``) or after the current job."""
+        if not drain:
+            while True:
+                try:
+                    self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+        self._jobs.put(None)
+        if self._job_thread is not None and self._job_thread is not threading.current_thread():
+            self._job_thread.join()
+        with self._done:
+            self._finished = True
+            self._done.notify_all()
+
+    @property
+    def last_generated(self) -> int:
+        return self._last_generated
+
+    # -- waiting ------------------------------------------------------------
+    def wait_until_done(self, until_ms: int, timeout: float | None = None) -> bool:
+        """Block until every batch with time <= ``until_ms`` has completed, or the
+        scheduler has stopped/failed. True if those batches completed."""
+        if until_ms < self.start_ms:
+            return True
+        target = self.start_ms + ((until_ms - self.start_ms) // self.batch_ms) * self.batch_ms
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._done:
+            while self._last_done < target and not self._failed and not self._finished:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._done.wait(remaining)
+            return self._last_done >= target
+
+    # -- threads ------------------------------------------------------------
+    def _generate_loop(self) -> None:
+        t = self.start_ms
+        while self.clock.wait_till(t, self._gen_stop):
+            if not self.generate(t):
+                return
+            t += self.batch_ms
+
+    def generate(self, t: int) -> bool:
+        ssc = self.ssc
+        try:
+            ssc._receiver_tracker.allocate(t)
+            jobs = ssc._graph.generate_jobs(t)
+        except BaseException as exc:  # noqa: BLE001 - reported to the context
+            self._fail(BatchFailedError(t, "generating RDDs", exc))
+            return False
+        info = BatchInfo(t, ssc._input_info.take(t), _now_ms())
+        for job in jobs:
+            info._output_operation_infos[job.output_op_id] = OutputOperationInfo(
+                t, job.output_op_id, job.name, job.description)
+        self._last_generated = t
+        ssc._bus.post(StreamingListenerBatchSubmitted(info))
+        self._jobs.put((t, jobs, info))
+        return True
+
+    def _job_loop(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            t, jobs, info = item
+            if not self._run_batch(t, jobs, info):
+                return
+
+    def _run_batch(self, t: int, jobs: list, info: BatchInfo) -> bool:
+        bus = self.ssc._bus
+        info._processing_start_time = _now_ms()
+        bus.post(StreamingListenerBatchStarted(info))
+        for job in jobs:
+            op = info._output_operation_infos[job.output_op_id]
+            op._start_time = _now_ms()
+            bus.post(StreamingListenerOutputOperationStarted(op))
+            try:
+                job.run()
+            except BaseException as exc:  # noqa: BLE001 - reported to the context
+                op._end_time = _now_ms()
+                op._failure_reason = "".join(traceback.format_exception(exc))
+                bus.post(StreamingListenerOutputOperationCompleted(op))
+                info._processing_end_time = _now_ms()
+                bus.post(StreamingListenerBatchCompleted(info))
+                self._fail(BatchFailedError(t, f"output operation {job.output_op_id} ({job.description})", exc))
+                return False
+            op._end_time = _now_ms()
+            bus.post(StreamingListenerOutputOperationCompleted(op))
+        info._processing_end_time = _now_ms()
+        self.last_batch_info = info
+        try:
+            self.ssc._graph.clear_metadata(t)
+            self.ssc._receiver_tracker.cleanup(t)
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(BatchFailedError(t, "clearing old batches", exc))
+            return False
+        bus.post(StreamingListenerBatchCompleted(info))
+        self.ssc._on_batch_completed(info)
+        with self._done:
+            self._last_done = t
+            self._done.notify_all()
+        return True
+
+    def _fail(self, error: BatchFailedError) -> None:
+        log.error("%s", error, exc_info=error.__cause__)
+        with self._done:
+            self._failed = True
+            self._done.notify_all()
+        self.ssc._report_error(error)

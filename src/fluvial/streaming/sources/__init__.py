@@ -1,0 +1,1 @@
+"""Input DStreams: where batches come from."""

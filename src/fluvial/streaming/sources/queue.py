@@ -1,0 +1,52 @@
+"""queueStream: batches from a list of RDDs (for tests and demos)."""
+from __future__ import annotations
+
+import collections
+import threading
+from typing import TYPE_CHECKING, Any
+
+from ...core.rdd import RDD
+from .base import InputDStream
+
+if TYPE_CHECKING:
+    from ..context import StreamingContext
+
+
+class QueueInputDStream(InputDStream):
+    """Each batch takes the next RDD of the queue (``oneAtATime``) or the union
+    of all queued RDDs; with the queue empty, the ``default`` RDD or an empty
+    RDD. RDDs appended to ``queue`` (a ``collections.deque``) after creation are
+    picked up too."""
+
+    def __init__(self, ssc: "StreamingContext", rdds: list[RDD], one_at_a_time: bool,
+                 default: RDD | None) -> None:
+        super().__init__(ssc)
+        self.queue: collections.deque[RDD] = collections.deque(rdds)
+        self.one_at_a_time = one_at_a_time
+        self.default = default
+        self._qlock = threading.Lock()
+
+    def _compute(self, t: int) -> RDD | None:
+        with self._qlock:
+            if self.one_at_a_time and self.queue:
+                taken = [self.queue.popleft()]
+            else:
+                taken = list(self.queue)
+                self.queue.clear()
+        if taken:
+            rdd = taken[0] if len(taken) == 1 else self._sc.union(taken)
+        elif self.default is not None:
+            rdd = self.default
+            taken = [rdd]
+        else:
+            rdd = self._sc.emptyRDD()
+        self._report(t, sum(_local_count(r) for r in taken))
+        return rdd
+
+
+def _local_count(rdd: Any) -> int:
+    """Records in a parallelized RDD, known without running a job (else 0)."""
+    from ...core.lineage import ParallelCollectionRDD
+    if isinstance(rdd, ParallelCollectionRDD) and rdd._slices is not None:
+        return sum(len(s) for s in rdd._slices)
+    return 0
