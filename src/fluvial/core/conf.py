@@ -3,6 +3,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
+system_properties: dict[str, str] = {}
+"""Process-wide properties (``SparkContext.setSystemProperty``), the JVM system
+properties of PySpark; ``spark.*`` keys are defaults for every new SparkConf."""
+
 
 class SparkConf:
     """A mutable map of ``spark.*`` settings.
@@ -13,7 +17,11 @@ class SparkConf:
     """
 
     def __init__(self, loadDefaults: bool = True, _jvm: object = None, _jconf: object = None) -> None:
+        """With ``loadDefaults``, start from the ``spark.*`` properties set with
+        ``SparkContext.setSystemProperty``."""
         self._conf: dict[str, str] = {}
+        if loadDefaults:
+            self._conf.update((k, v) for k, v in system_properties.items() if k.startswith("spark."))
 
     def set(self, key: str, value: object) -> "SparkConf":
         self._conf[key] = str(value).lower() if isinstance(value, bool) else str(value)

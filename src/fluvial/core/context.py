@@ -1,19 +1,31 @@
-"""SparkContext: the entry point that owns the executor, block store and scheduler."""
+"""SparkContext: the entry point that owns the executor, block store and scheduler.
+
+Creating RDDs from local data and files is in :mod:`fluvial.core.sources`;
+job groups, tags and status in :mod:`fluvial.core.jobs`; shipped files in
+:mod:`fluvial.core.sparkfiles`.
+"""
 from __future__ import annotations
 
+import importlib
 import itertools
 import logging
 import os
+import shutil
+import sys
+import tempfile
 import threading
 import time
 import weakref
-from typing import Any, Callable, Iterable, Sequence, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, Sequence, TypeVar
 
+from . import sources
 from .accumulators import Accumulator, AccumulatorParam, new_accumulator
 from .broadcast import Broadcast
-from .conf import SparkConf
+from .conf import SparkConf, system_properties
 from .executor import InProcessExecutor, ProcessExecutor
+from .jobs import JOB_DESCRIPTION, JOB_GROUP, JOB_INTERRUPT, JobTracker, SparkExecutorInfo, StatusTracker
 from .scheduler import DAGScheduler
+from .sparkfiles import ENV_VAR, PACKAGE_EXTENSIONS, FileRegistry, SparkFiles
 from .storage import BlockStore
 
 T = TypeVar("T")
@@ -42,13 +54,15 @@ class SparkContext:
 
     ``local``/``local[1]`` runs tasks in this process; ``local[N]`` (N > 1)
     runs them in N worker processes. ``spark.fluvial.executor`` =
-    ``inprocess``/``processes`` overrides the choice."""
+    ``inprocess``/``processes`` overrides the choice. Worker processes get
+    the ``environment`` (and ``spark.executorEnv.*`` settings) as environment
+    variables."""
 
-    _active_spark_context: "SparkContext | None" = None
+    _active_spark_context: ClassVar["SparkContext | None"] = None
     _lock = threading.RLock()
 
     def __init__(self, master: str | None = None, appName: str | None = None, sparkHome: str | None = None,
-                 pyFiles: Any = None, environment: dict | None = None, batchSize: int = 0,
+                 pyFiles: list[str] | None = None, environment: dict | None = None, batchSize: int = 0,
                  serializer: Any = None, conf: SparkConf | None = None, gateway: Any = None,
                  jsc: Any = None, profiler_cls: Any = None, udf_profiler_cls: Any = None,
                  memory_profiler_cls: Any = None) -> None:
@@ -70,48 +84,73 @@ class SparkContext:
                 raise ValueError("A master URL must be set in your configuration (e.g. 'local[2]')")
             if not self._conf.contains("spark.app.name"):
                 raise ValueError("An application name must be set in your configuration")
+            if not isinstance(batchSize, int):
+                raise ValueError(f"batchSize must be an integer, got {batchSize!r}")
             self.master: str = self._conf.get("spark.master")  # type: ignore[assignment]
             self.appName: str = self._conf.get("spark.app.name")  # type: ignore[assignment]
             self.sparkHome = self._conf.get("spark.home")
             self._cores = parse_master(self.master)
-            self.environment = dict(environment or {})
+            self._batchSize = batchSize
+            self.environment = {k[len("spark.executorEnv."):]: v for k, v in self._conf.getAll()
+                                if k.startswith("spark.executorEnv.")}
+            self.environment["PYTHONHASHSEED"] = os.environ.get("PYTHONHASHSEED", "0")
             self._ids = itertools.count()
             self._shuffle_ids = itertools.count()
             self._blocks = BlockStore()
             self._accumulators: "weakref.WeakValueDictionary[int, Accumulator]" = weakref.WeakValueDictionary()
             self._checkpoint_dir: str | None = None
-            self._local_properties: dict[str, str] = {}
-            self._job_group: tuple[str, str] | None = None
+            self._jobs = JobTracker(self._conf.getInt("spark.ui.retainedJobs", 1000),
+                                    self._conf.getInt("spark.ui.retainedStages", 1000))
             self._stopped = False
-            self.startTime = int(time.time() * 1000)
+            self._start_time = int(time.time() * 1000)
+            self._files = FileRegistry(tempfile.mkdtemp(prefix="fluvial-files-"))
             kind = self._conf.get("spark.fluvial.executor")
             if kind is None:
                 kind = "processes" if self._cores > 1 else "inprocess"
             if kind == "processes":
-                self._executor: Any = ProcessExecutor(self._cores, self._conf.getInt("spark.task.maxFailures", 4))
+                env = dict(self.environment)
+                env[ENV_VAR] = self._files.root
+                self._executor: Any = ProcessExecutor(self._cores, self._conf.getInt("spark.task.maxFailures", 4),
+                                                      env)
             elif kind == "inprocess":
                 self._executor = InProcessExecutor(self._cores)
             else:
+                shutil.rmtree(self._files.root, ignore_errors=True)
                 raise ValueError(f"spark.fluvial.executor must be 'inprocess' or 'processes', got {kind!r}")
-            self._dag = DAGScheduler(self._executor, self._blocks, self._merge_accumulators)
+            self._executor.python_paths = [self._files.root]
+            self._dag = DAGScheduler(self._executor, self._blocks, self._merge_accumulators, tracker=self._jobs)
+            SparkFiles._root_directory = self._files.root
+            if self._files.root not in sys.path:
+                sys.path.insert(1, self._files.root)
             SparkContext._active_spark_context = self
+        for path in pyFiles or []:
+            self.addPyFile(path)
 
     # ------------------------------------------------------------- lifecycle
     @classmethod
     def getOrCreate(cls, conf: SparkConf | None = None) -> "SparkContext":
+        """The active context, or a new one from ``conf``."""
         with cls._lock:
             if cls._active_spark_context is None:
                 cls(conf=conf or SparkConf())
             return cls._active_spark_context  # type: ignore[return-value]
 
     def stop(self) -> None:
-        """Shut down worker processes and drop every stored block. Idempotent."""
+        """Shut down worker processes, drop every stored block and the added
+        files. Idempotent."""
         with SparkContext._lock:
             if self._stopped:
                 return
             self._stopped = True
+            self._jobs.cancel("because SparkContext was shut down", everything=True)
             self._executor.shutdown()
             self._blocks.clear()
+            if SparkFiles._root_directory == self._files.root:
+                SparkFiles._root_directory = None
+            for p in [self._files.root] + [os.path.join(self._files.root, n) for n in self._files.python_includes]:
+                if p in sys.path:
+                    sys.path.remove(p)
+            shutil.rmtree(self._files.root, ignore_errors=True)
             if SparkContext._active_spark_context is self:
                 SparkContext._active_spark_context = None
 
@@ -121,10 +160,18 @@ class SparkContext:
     def __exit__(self, *exc: Any) -> None:
         self.stop()
 
+    def __repr__(self) -> str:
+        return f"<SparkContext master={self.master} appName={self.appName}>"
+
     # ------------------------------------------------------------ properties
     @property
     def version(self) -> str:
         return __version__
+
+    @property
+    def startTime(self) -> int:
+        """When this context started, in milliseconds since the epoch."""
+        return self._start_time
 
     @property
     def defaultParallelism(self) -> int:
@@ -136,48 +183,154 @@ class SparkContext:
 
     @property
     def applicationId(self) -> str:
-        return f"local-{self.startTime}"
+        return self._conf.get("spark.app.id") or f"local-{self._start_time}"
 
     @property
     def uiWebUrl(self) -> str | None:
         return None
 
+    @property
+    def resources(self) -> dict:
+        """Custom resources (GPUs, ...) assigned to the driver: none in fluvial."""
+        return {}
+
     def getConf(self) -> SparkConf:
-        copy = SparkConf()
+        """A copy of this context's configuration."""
+        copy = SparkConf(loadDefaults=False)
         copy.setAll(self._conf.getAll())
         return copy
 
+    @classmethod
+    def setSystemProperty(cls, key: str, value: str) -> None:
+        """Set a process-wide property; ``spark.*`` ones become defaults of every
+        later ``SparkConf()``. Call before creating the context."""
+        system_properties[str(key)] = str(value)
+
+    @classmethod
+    def getSystemProperty(cls, key: str) -> str | None:
+        return system_properties.get(key)
+
     def setLogLevel(self, logLevel: str) -> None:
-        level = logLevel.upper()
+        """Level of the ``fluvial`` logger: ALL, DEBUG, ERROR, FATAL, INFO, OFF, TRACE or WARN."""
+        level = str(logLevel).upper()
         valid = {"ALL": logging.NOTSET, "DEBUG": logging.DEBUG, "ERROR": logging.ERROR,
                  "FATAL": logging.CRITICAL, "INFO": logging.INFO, "OFF": logging.CRITICAL + 10,
                  "TRACE": logging.DEBUG, "WARN": logging.WARNING}
         if level not in valid:
-            raise ValueError(f"setLogLevel: unknown level {logLevel!r}; use one of {', '.join(valid)}")
+            raise ValueError(f"setLogLevel: logLevel must be one of {', '.join(valid)}, got {logLevel!r}")
         log.setLevel(valid[level])
-
-    def setLocalProperty(self, key: str, value: str) -> None:
-        self._local_properties[key] = value
-
-    def getLocalProperty(self, key: str) -> str | None:
-        return self._local_properties.get(key)
-
-    def setJobGroup(self, groupId: str, description: str, interruptOnCancel: bool = False) -> None:
-        self._job_group = (groupId, description)
-
-    def setJobDescription(self, value: str) -> None:
-        self._local_properties["spark.job.description"] = value
 
     def sparkUser(self) -> str:
         import getpass
-        return getpass.getuser()
+        return os.environ.get("SPARK_USER") or getpass.getuser()
 
     def setCheckpointDir(self, dirName: str) -> None:
-        os.makedirs(dirName, exist_ok=True)
-        self._checkpoint_dir = dirName
+        """Directory for ``RDD.checkpoint`` data; created if missing. Each
+        context writes under its own subdirectory."""
+        if not isinstance(dirName, str) or not dirName:
+            raise ValueError(f"setCheckpointDir: dirName must be a non-empty path, got {dirName!r}")
+        path = os.path.join(os.path.abspath(dirName), f"fluvial-{self.applicationId}")
+        os.makedirs(path, exist_ok=True)
+        self._checkpoint_dir = path
 
     def getCheckpointDir(self) -> str | None:
         return self._checkpoint_dir
+
+    # ------------------------------------------------- job groups and tags
+    def setLocalProperty(self, key: str, value: str | None) -> None:
+        """Set (or with None, remove) a property of the jobs this thread starts."""
+        if value is None:
+            self._jobs.properties.pop(key, None)
+        else:
+            self._jobs.properties[key] = value
+
+    def getLocalProperty(self, key: str) -> str | None:
+        return self._jobs.properties.get(key)
+
+    def setJobDescription(self, value: str) -> None:
+        self.setLocalProperty(JOB_DESCRIPTION, value)
+
+    def setJobGroup(self, groupId: str, description: str, interruptOnCancel: bool = False) -> None:
+        """Put the jobs this thread starts from now on in ``groupId``, so that
+        ``cancelJobGroup`` and ``statusTracker`` can address them."""
+        self.setLocalProperty(JOB_GROUP, groupId)
+        self.setLocalProperty(JOB_DESCRIPTION, description)
+        self.setInterruptOnCancel(interruptOnCancel)
+
+    def setInterruptOnCancel(self, interruptOnCancel: bool) -> None:
+        """Recorded for compatibility: cancellation never interrupts a task
+        already running; the job stops waiting for it."""
+        self.setLocalProperty(JOB_INTERRUPT, str(bool(interruptOnCancel)).lower())
+
+    def addJobTag(self, tag: str) -> None:
+        """Tag the jobs this thread starts from now on."""
+        _check_tag(tag)
+        self._jobs.set_tags(self._jobs.tags() | {tag})
+
+    def removeJobTag(self, tag: str) -> None:
+        _check_tag(tag)
+        self._jobs.set_tags(self._jobs.tags() - {tag})
+
+    def getJobTags(self) -> set[str]:
+        return self._jobs.tags()
+
+    def clearJobTags(self) -> None:
+        self._jobs.set_tags(set())
+
+    def cancelJobGroup(self, groupId: str) -> None:
+        """Cancel the running jobs of ``groupId``; their actions raise JobCancelledError."""
+        self._jobs.cancel(f"part of cancelled job group {groupId}", group=groupId)
+
+    def cancelJobsWithTag(self, tag: str) -> None:
+        _check_tag(tag)
+        self._jobs.cancel(f"with a cancelled tag {tag}", tag=tag)
+
+    def cancelAllJobs(self) -> None:
+        self._jobs.cancel("as part of cancellation of all jobs", everything=True)
+
+    def statusTracker(self) -> StatusTracker:
+        return StatusTracker(self._jobs, self._executor_infos)
+
+    def _executor_infos(self) -> list[SparkExecutorInfo]:
+        cached = self._blocks.block_count()
+        infos = [SparkExecutorInfo("localhost", 0, cached, 0, 0, 0, 0, 0)]
+        infos += [SparkExecutorInfo("localhost", pid, 0, 0, 0, 0, 0, 0) for pid in self._executor.worker_pids]
+        return infos
+
+    # --------------------------------------------------------- shipped files
+    def addFile(self, path: str, recursive: bool = False) -> None:
+        """Copy a local file (or, with ``recursive``, a directory) into this
+        context's files directory; tasks find it with ``SparkFiles.get(name)``."""
+        self._check_active()
+        self._files.add_file(path, recursive)
+
+    @property
+    def listFiles(self) -> list[str]:
+        """URIs of the files added with ``addFile``/``addPyFile``."""
+        return list(self._files.files.values())
+
+    def addPyFile(self, path: str) -> None:
+        """``addFile``, and make it importable in the driver and in tasks
+        (``.py`` files directly; ``.zip``/``.egg``/``.jar`` as path entries)."""
+        self._check_active()
+        name = self._files.add_file(path)
+        if name.lower().endswith(PACKAGE_EXTENSIONS) and name not in self._files.python_includes:
+            self._files.python_includes.append(name)
+            entry = os.path.join(self._files.root, name)
+            sys.path.insert(1, entry)
+            self._executor.python_paths = self._executor.python_paths + [entry]
+        importlib.invalidate_caches()
+
+    def addArchive(self, path: str) -> None:
+        """Unpack a ``.zip``, ``.jar``, ``.tar``, ``.tar.gz`` or ``.tgz`` archive
+        into this context's files directory; ``SparkFiles.get(name)`` is the
+        unpacked directory (``name`` is the file name, or the alias after ``#``)."""
+        self._check_active()
+        self._files.add_archive(path)
+
+    @property
+    def listArchives(self) -> list[str]:
+        return list(self._files.archives.values())
 
     # --------------------------------------------------------------- creation
     def _new_rdd_id(self) -> int:
@@ -191,24 +344,20 @@ class SparkContext:
             raise RuntimeError("Cannot call methods on a stopped SparkContext")
 
     def parallelize(self, c: Iterable[T], numSlices: int | None = None) -> Any:
-        """Distribute a local collection: ``numSlices`` (default
-        ``defaultParallelism``) contiguous slices, in order."""
-        from .lineage import ParallelCollectionRDD
+        """Distribute a local collection into ``numSlices`` (default
+        ``defaultParallelism``) slices of consecutive elements, sliced as
+        PySpark slices them."""
         self._check_active()
-        n = self.defaultParallelism if numSlices is None else numSlices
-        if not isinstance(n, int) or n <= 0:
-            raise ValueError(f"numSlices must be a positive integer, got {numSlices!r}")
-        data = c if isinstance(c, (list, tuple, range)) else list(c)
-        size = len(data)
-        slices = [list(data[i * size // n:(i + 1) * size // n]) for i in range(n)]
-        return ParallelCollectionRDD(self, slices)
+        return sources.parallelize(self, c, numSlices)
 
     def range(self, start: int, end: int | None = None, step: int = 1, numSlices: int | None = None) -> Any:
+        """``parallelize(range(start, end, step))``; ``range(n)`` means 0..n-1."""
         if end is None:
             start, end = 0, start
         return self.parallelize(range(start, end, step), numSlices)
 
     def emptyRDD(self) -> Any:
+        """An RDD with no partitions."""
         from .lineage import EmptyRDD
         self._check_active()
         return EmptyRDD(self)
@@ -217,44 +366,63 @@ class SparkContext:
         """Concatenate RDDs. RDDs sharing one partitioner keep it (partition i
         of the result reads partition i of each)."""
         from .lineage import PartitionerAwareUnionRDD, UnionRDD
+        self._check_active()
         rdds = list(rdds)
         if not rdds:
-            raise ValueError("union needs at least one RDD")
+            raise ValueError("union: rdds must contain at least one RDD")
         first = rdds[0].partitioner
         if first is not None and all(r.partitioner == first for r in rdds[1:]) and len(rdds) > 1:
             return PartitionerAwareUnionRDD(self, rdds)
         return UnionRDD(self, rdds)
 
     def textFile(self, name: str, minPartitions: int | None = None, use_unicode: bool = True) -> Any:
+        """Lines of text files (comma-separated paths, globs, directories);
+        ``\\n``, ``\\r\\n`` and ``\\r`` end lines; ``.gz``/``.bz2`` files are
+        decompressed. Each line is read exactly once whatever ``minPartitions``."""
         from .files import text_file_rdd
         self._check_active()
-        return text_file_rdd(self, name, minPartitions or self.defaultMinPartitions, use_unicode)
+        return text_file_rdd(self, name, self._min_partitions(minPartitions), use_unicode)
 
     def wholeTextFiles(self, path: str, minPartitions: int | None = None, use_unicode: bool = True) -> Any:
+        """``(file URI, whole content)`` per file, in path order."""
         from .files import whole_files_rdd
         self._check_active()
-        return whole_files_rdd(self, path, minPartitions or self.defaultMinPartitions, "text")
+        return whole_files_rdd(self, path, self._min_partitions(minPartitions), "text" if use_unicode else "bytes")
 
     def binaryFiles(self, path: str, minPartitions: int | None = None) -> Any:
+        """``(file URI, content bytes)`` per file, in path order."""
         from .files import whole_files_rdd
         self._check_active()
-        return whole_files_rdd(self, path, minPartitions or self.defaultMinPartitions, "binary")
+        return whole_files_rdd(self, path, self._min_partitions(minPartitions), "binary")
 
     def binaryRecords(self, path: str, recordLength: int) -> Any:
+        """Fixed-length records of ``recordLength`` bytes; a file whose size is
+        not a multiple fails the task, naming the file."""
         from .files import binary_records_rdd
         self._check_active()
         return binary_records_rdd(self, path, recordLength)
 
     def pickleFile(self, name: str, minPartitions: int | None = None) -> Any:
+        """Records written by ``RDD.saveAsPickleFile``, in their saved order."""
         from .files import pickle_file_rdd
         self._check_active()
+        self._min_partitions(minPartitions)
         return pickle_file_rdd(self, name)
 
+    def _min_partitions(self, minPartitions: int | None) -> int:
+        if minPartitions is None or minPartitions == 0:
+            return self.defaultMinPartitions
+        if isinstance(minPartitions, bool) or not isinstance(minPartitions, int) or minPartitions < 0:
+            raise ValueError(f"minPartitions must be a positive integer, got {minPartitions!r}")
+        return minPartitions
+
     def broadcast(self, value: T) -> Broadcast[T]:
+        """A read-only value shipped to each worker once."""
         self._check_active()
         return Broadcast(self, value)
 
     def accumulator(self, value: T, accum_param: AccumulatorParam[T] | None = None) -> Accumulator[T]:
+        """An add-only variable; each successful task's additions count once."""
         acc = new_accumulator(value, accum_param)
         self._accumulators[acc.aid] = acc
         return acc
@@ -266,26 +434,48 @@ class SparkContext:
                 acc._merge(update)
 
     # ----------------------------------------------------------------- jobs
-    def runJob(self, rdd: Any, partitionFunc: Callable[[Any], Any], partitions: Sequence[int] | None = None,
-               allowLocal: bool = False) -> list:
-        """Run ``partitionFunc(iterator)`` on the given partitions; results in order.
+    def runJob(self, rdd: Any, partitionFunc: Callable[[Any], Iterable[Any]],
+               partitions: Sequence[int] | None = None, allowLocal: bool = False) -> list:
+        """Run ``partitionFunc(iterator)`` on the given partitions (default all)
+        and concatenate the iterables it returns, in the order of ``partitions``
+        (as PySpark does)."""
+        results = self._run_job(rdd, lambda it: list(partitionFunc(it)), partitions)
+        return [x for part in results for x in part]
+
+    def _run_job(self, rdd: Any, func: Callable[[Any], Any], partitions: Iterable[int] | None = None,
+                 checkpoint: bool = True) -> list:
+        """One ``func`` result per partition, in the order of ``partitions``.
 
         After the job, RDDs in the lineage marked with ``checkpoint()`` are
         written out and their lineage is cut."""
         self._check_active()
-        results = self._dag.run_job(rdd, partitionFunc, partitions)
-        self._checkpoint_lineage(rdd)
+        job = self._jobs.start_job()
+        ok = False
+        try:
+            results = self._dag.run_job(rdd, func, partitions, description=job.description or "", job=job)
+            ok = True
+        finally:
+            self._jobs.end_job(job, ok)
+        if checkpoint:
+            self._checkpoint_lineage(rdd)
         return results
 
     def _checkpoint_lineage(self, rdd: Any) -> None:
         stack, seen, marked = [rdd], set(), []
         while stack:
             r = stack.pop()
-            if r.id in seen or r._checkpointed:
+            if r._id in seen or r._checkpointed:
                 continue
-            seen.add(r.id)
+            seen.add(r._id)
             if r._checkpoint_requested:
                 marked.append(r)
             stack.extend(d.rdd for d in r._deps)
         for r in reversed(marked):
             r._do_checkpoint()
+
+
+def _check_tag(tag: str) -> None:
+    if not isinstance(tag, str) or not tag:
+        raise ValueError(f"Spark job tag cannot be an empty string, got {tag!r}")
+    if "," in tag:
+        raise ValueError(f"Spark job tag cannot contain ',', got {tag!r}")

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import threading
-from concurrent.futures import Future
+from concurrent.futures import FIRST_EXCEPTION, Future, wait
 from multiprocessing.connection import Connection
 from typing import Any, Protocol, Sequence
 
@@ -44,7 +44,8 @@ class TaskFailedError(RuntimeError):
 class Executor(Protocol):
     parallelism: int
 
-    def run(self, stage: Stage, tasks: Sequence[tuple[int, dict]]) -> list[TaskResult]: ...
+    def run(self, stage: Stage, tasks: Sequence[tuple[int, dict]],
+            monitor: Any = None) -> list[TaskResult]: ...
 
     def shutdown(self) -> None: ...
 
@@ -55,15 +56,37 @@ class InProcessExecutor:
     def __init__(self, parallelism: int = 1) -> None:
         self.parallelism = parallelism
 
-    def run(self, stage: Stage, tasks: Sequence[tuple[int, dict]]) -> list[TaskResult]:
-        return [run_task(stage, split, inputs) for split, inputs in tasks]
+    python_paths: list[str] = []
+
+    def run(self, stage: Stage, tasks: Sequence[tuple[int, dict]], monitor: Any = None) -> list[TaskResult]:
+        """Run the tasks in order; ``monitor`` (optional) hears of each task and
+        is checked for cancellation before each one."""
+        results = []
+        for split, inputs in tasks:
+            if monitor is not None:
+                monitor.check()
+                monitor.task_started()
+            try:
+                results.append(run_task(stage, split, inputs))
+            except BaseException:
+                if monitor is not None:
+                    monitor.task_ended(False)
+                raise
+            if monitor is not None:
+                monitor.task_ended(True)
+        return results
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return []
 
     def shutdown(self) -> None:
         pass
 
 
-def _worker_env() -> dict[str, str]:
+def _worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    env.update(extra or {})
     env.setdefault("PYTHONHASHSEED", "0")
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
     return env
@@ -94,10 +117,11 @@ class _Worker:
 class ProcessExecutor:
     """A fixed pool of ``parallelism`` worker processes, started at creation."""
 
-    def __init__(self, parallelism: int, max_failures: int = 4) -> None:
+    def __init__(self, parallelism: int, max_failures: int = 4, env: dict[str, str] | None = None) -> None:
         self.parallelism = parallelism
         self.max_failures = max(1, max_failures)
-        self._env = _worker_env()
+        self.python_paths: list[str] = []
+        self._env = _worker_env(env)
         self._queue: queue.Queue = queue.Queue()
         self._stage_bytes: dict[int, tuple[bytes, set[int]]] = {}
         self._closed = False
@@ -111,15 +135,29 @@ class ProcessExecutor:
     def worker_pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers]
 
-    def run(self, stage: Stage, tasks: Sequence[tuple[int, dict]]) -> list[TaskResult]:
+    def run(self, stage: Stage, tasks: Sequence[tuple[int, dict]], monitor: Any = None) -> list[TaskResult]:
+        """Run the tasks on the pool; results in task order. The first task to
+        fail (in time) fails the stage; tasks not yet started are dropped.
+        ``monitor`` (optional) hears of each task and is polled for
+        cancellation while the stage runs."""
         payload, needed = _pickle_stage(stage)
         self._stage_bytes[stage.stage_id] = (payload, needed)
         futures = []
         try:
             for split, inputs in tasks:
                 fut: Future = Future()
-                self._queue.put((stage.stage_id, split, inputs, 0, fut))
+                self._queue.put((stage.stage_id, split, inputs, 0, fut, monitor))
                 futures.append(fut)
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=None if monitor is None else 0.05,
+                                     return_when=FIRST_EXCEPTION)
+                for f in done:
+                    exc = f.exception()
+                    if exc is not None:
+                        raise exc
+                if monitor is not None:
+                    monitor.check()
             return [f.result() for f in futures]
         finally:
             for f in futures:
@@ -131,22 +169,31 @@ class ProcessExecutor:
             item = self._queue.get()
             if item is None:
                 return
-            stage_id, split, inputs, attempt, fut = item
+            stage_id, split, inputs, attempt, fut, monitor = item
             if not fut.set_running_or_notify_cancel():
                 continue
+            if monitor is not None:
+                monitor.task_started()
             while True:
                 try:
-                    fut.set_result(self._run_on(index, stage_id, split, inputs, attempt))
+                    result = self._run_on(index, stage_id, split, inputs, attempt)
+                    if monitor is not None:
+                        monitor.task_ended(True)
+                    fut.set_result(result)
                 except WorkerLostError as lost:
                     attempt += 1
                     if not self._closed:
                         self._replace(index)
                     if self._closed or attempt >= self.max_failures:
+                        if monitor is not None:
+                            monitor.task_ended(False)
                         fut.set_exception(WorkerLostError(
                             f"task {split} of stage {stage_id} lost its worker {attempt} time(s): {lost}"))
                     else:
                         continue
                 except BaseException as exc:  # noqa: BLE001 - forwarded to the caller
+                    if monitor is not None:
+                        monitor.task_ended(False)
                     fut.set_exception(exc)
                 break
 
@@ -166,6 +213,7 @@ class ProcessExecutor:
         message = cloudpickle.dumps((stage_id, send_stage, split, attempt, inputs, new_bcasts, dropped),
                                     protocol=5)
         try:
+            worker.conn.send_bytes(pickle.dumps(list(self.python_paths)))
             worker.conn.send_bytes(message)
             reply = worker.conn.recv_bytes()
         except (EOFError, OSError) as exc:

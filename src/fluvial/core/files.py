@@ -1,83 +1,32 @@
-"""Reading and writing files: text lines, whole files, fixed-length records.
+"""File-backed RDDs and the ``saveAs*`` writers.
 
-Text is split on ``\\n`` (a trailing ``\\r`` is dropped, as Hadoop does) and
-decoded as strict UTF-8: undecodable bytes raise :class:`UnicodeDecodeError`
-re-raised as ``ValueError`` naming the file and byte offset. A file is cut
-into byte ranges; a line belongs to the range its first byte falls in (the
-Hadoop rule), so every line is read exactly once whatever the split count.
+Reading rules (paths, splits, line endings) are in :mod:`fluvial.core.textio`.
+Text is decoded as strict UTF-8: undecodable bytes fail the task with a
+``ValueError`` naming the file and byte offset (PySpark would substitute
+U+FFFD instead).
+
+Writers produce Hadoop's layout: one ``part-NNNNN`` file per partition
+(written under ``_temporary`` and moved into place when the task ends),
+then an empty ``_SUCCESS`` marker. The output directory must not exist; if
+the job fails, the directory is removed.
 """
 from __future__ import annotations
 
 import bz2
-import glob
 import gzip
+import math
 import os
 import pickle
 import shutil
-from typing import Any, Iterator, Sequence
+import zlib
+from typing import IO, Any, Callable, Iterator, Sequence
 
 from .rdd import RDD
-
-_COMPRESSED = {".gz": gzip.open, ".bz2": bz2.open}
-
-
-def expand_paths(path: str) -> list[str]:
-    """Comma-separated paths, globs and directories, to a sorted list of files.
-    Names starting with ``.`` or ``_`` inside a directory are skipped."""
-    out: list[str] = []
-    for part in path.split(","):
-        part = part.strip()
-        if part.startswith("file://"):
-            part = part[len("file://"):]
-        elif part.startswith("file:"):
-            part = part[len("file:"):]
-        matches = sorted(glob.glob(part)) if glob.has_magic(part) else [part]
-        if not matches:
-            raise FileNotFoundError(f"Input path does not exist: {part} (no file matches the pattern)")
-        for m in matches:
-            if os.path.isdir(m):
-                out.extend(os.path.join(m, f) for f in sorted(os.listdir(m))
-                           if not f.startswith((".", "_")) and os.path.isfile(os.path.join(m, f)))
-            elif os.path.exists(m):
-                out.append(m)
-            else:
-                raise FileNotFoundError(f"Input path does not exist: {m}")
-    return out
-
-
-def decode_line(raw: bytes, path: str, offset: int) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: undecodable bytes (not UTF-8) at byte offset {offset + e.start}: "
-                         f"{raw[e.start:e.start + 8]!r}") from None
-
-
-def read_lines(path: str, start: int, end: int, use_unicode: bool = True) -> Iterator[Any]:
-    """Lines whose first byte lies in ``[start, end]`` (a line starting exactly at
-    ``end`` belongs here; the next range skips it)."""
-    opener = _COMPRESSED.get(os.path.splitext(path)[1])
-    with (opener(path, "rb") if opener else open(path, "rb")) as f:
-        pos = start
-        if start:
-            f.seek(start - 1)
-            skipped = f.readline()  # finish the line that began before us
-            pos = start - 1 + len(skipped)
-        while pos <= end or opener:
-            raw = f.readline()
-            if not raw:
-                return
-            line_start = pos
-            pos += len(raw)
-            if raw.endswith(b"\n"):
-                raw = raw[:-1]
-                if raw.endswith(b"\r"):
-                    raw = raw[:-1]
-            yield decode_line(raw, path, line_start) if use_unicode else raw
+from .textio import BLOCK_SIZE, decode_line, expand_paths, plan_splits, read_split
 
 
 class FileSplitRDD(RDD):
-    """Partitions are byte ranges ``(path, start, end)`` of files."""
+    """Partitions are byte ranges ``(path, start, end)`` of text files."""
 
     def __init__(self, ctx: Any, splits: Sequence[tuple[str, int, int]], use_unicode: bool = True) -> None:
         super().__init__(ctx, [], len(splits))
@@ -86,26 +35,11 @@ class FileSplitRDD(RDD):
 
     def compute(self, split: int, tctx: Any) -> Iterator:
         path, start, end = self._splits[split]
-        return read_lines(path, start, end, self._use_unicode)
+        return read_split(path, start, end, self._use_unicode)
 
 
 def text_file_rdd(ctx: Any, path: str, min_partitions: int, use_unicode: bool = True) -> RDD:
-    files = expand_paths(path)
-    sizes = {f: os.path.getsize(f) for f in files}
-    total = sum(sizes[f] for f in files if os.path.splitext(f)[1] not in _COMPRESSED)
-    goal = max(1, total // max(1, min_partitions))
-    splits: list[tuple[str, int, int]] = []
-    for f in files:
-        size = sizes[f]
-        if os.path.splitext(f)[1] in _COMPRESSED or size == 0:
-            splits.append((f, 0, max(0, size - 1)))
-            continue
-        start = 0
-        while start < size:
-            length = goal if size - start > goal * 1.1 else size - start
-            splits.append((f, start, start + length - 1))
-            start += length
-    return FileSplitRDD(ctx, splits, use_unicode)
+    return FileSplitRDD(ctx, plan_splits(expand_paths(path), min_partitions), use_unicode)
 
 
 class WholeFileRDD(RDD):
@@ -120,44 +54,139 @@ class WholeFileRDD(RDD):
         for path in self._groups[split]:
             with open(path, "rb") as f:
                 data = f.read()
+            uri = "file:" + os.path.abspath(path)
             if self._mode == "text":
-                yield "file:" + os.path.abspath(path), decode_line(data, path, 0)
+                yield uri, decode_line(data, path, 0)
+            elif self._mode == "bytes":
+                yield uri.encode("utf-8"), data
             else:
-                yield "file:" + os.path.abspath(path), data
+                yield uri, data
 
 
 def whole_files_rdd(ctx: Any, path: str, min_partitions: int, mode: str) -> RDD:
+    """Files in path order, packed greedily: a partition is closed once its
+    files reach the maximum split size (Spark's rules: total size divided by
+    ``minPartitions`` for text; for binary files, with a 4 MiB cost per file,
+    divided by the parallelism and capped at 128 MiB)."""
     files = expand_paths(path)
-    n = max(1, min(min_partitions, len(files))) if files else 1
-    groups = [files[i * len(files) // n:(i + 1) * len(files) // n] for i in range(n)]
+    sizes = [os.path.getsize(f) for f in files]
+    if mode == "binary":
+        open_cost = 4 * 1024 * 1024
+        per_core = sum(s + open_cost for s in sizes) // max(ctx.defaultParallelism, min_partitions)
+        max_split = min(128 * 1024 * 1024, max(open_cost, per_core))
+    else:
+        max_split = math.ceil(sum(sizes) / max(1, min_partitions))
+    groups: list[list[str]] = []
+    current: list[str] = []
+    acc = 0
+    for f, size in zip(files, sizes):
+        current.append(f)
+        acc += size
+        if max_split and acc >= max_split:
+            groups.append(current)
+            current, acc = [], 0
+    if current:
+        groups.append(current)
     return WholeFileRDD(ctx, groups, mode)
 
 
 class FixedRecordRDD(RDD):
-    """Fixed-length binary records of files, one partition per file."""
+    """Fixed-length binary records; partitions are record-aligned byte ranges."""
 
-    def __init__(self, ctx: Any, files: Sequence[str], record_length: int) -> None:
-        super().__init__(ctx, [], len(files))
-        self._files = list(files)
+    def __init__(self, ctx: Any, splits: Sequence[tuple[str, int, int]], record_length: int) -> None:
+        super().__init__(ctx, [], len(splits))
+        self._splits = list(splits)
         self._len = record_length
 
     def compute(self, split: int, tctx: Any) -> Iterator[bytes]:
-        return read_records(self._files[split], self._len)
+        path, start, end = self._splits[split]
+        return read_records(path, start, end, self._len)
 
 
-def read_records(path: str, record_length: int) -> Iterator[bytes]:
+def read_records(path: str, start: int, end: int, record_length: int) -> Iterator[bytes]:
+    """Records starting in ``[start, end)``; a partial last record is an error."""
     with open(path, "rb") as f:
-        data = f.read()
-    if len(data) % record_length:
-        raise ValueError(f"{path}: size {len(data)} bytes is not a multiple of the record length "
-                         f"{record_length}")
-    return (data[i:i + record_length] for i in range(0, len(data), record_length))
+        f.seek(start)
+        pos = start
+        while pos < end:
+            rec = f.read(record_length)
+            if len(rec) < record_length:
+                raise ValueError(f"{path}: partial record of {len(rec)} bytes at byte offset {pos} "
+                                 f"(file size is not a multiple of recordLength={record_length})")
+            yield rec
+            pos += record_length
 
 
 def binary_records_rdd(ctx: Any, path: str, record_length: int) -> RDD:
-    if not isinstance(record_length, int) or record_length <= 0:
+    if isinstance(record_length, bool) or not isinstance(record_length, int) or record_length <= 0:
         raise ValueError(f"recordLength must be a positive integer, got {record_length!r}")
-    return FixedRecordRDD(ctx, expand_paths(path), record_length)
+    split = max(record_length, BLOCK_SIZE // record_length * record_length)
+    splits = []
+    for f in expand_paths(path):
+        size = os.path.getsize(f)
+        splits.extend((f, s, min(size, s + split)) for s in range(0, size, split))
+        if size == 0:
+            splits.append((f, 0, 0))
+    return FixedRecordRDD(ctx, splits, record_length)
+
+
+class PickleFileRDD(RDD):
+    """One partition per ``part-*`` file written by ``saveAsPickleFile``."""
+
+    def __init__(self, ctx: Any, files: Sequence[str]) -> None:
+        super().__init__(ctx, [], len(files))
+        self._files = list(files)
+
+    def compute(self, split: int, tctx: Any) -> Iterator:
+        with open(self._files[split], "rb") as f:
+            while True:
+                try:
+                    batch = pickle.load(f)
+                except EOFError:
+                    return
+                yield from batch
+
+
+def pickle_file_rdd(ctx: Any, path: str) -> RDD:
+    return PickleFileRDD(ctx, [f for f in expand_paths(path) if os.path.basename(f).startswith("part-")])
+
+
+# ----------------------------------------------------------------- writing
+_CODECS: dict[str, tuple[str, Callable[[str], IO[bytes]]]] = {
+    "gzip": (".gz", lambda p: gzip.open(p, "wb")),
+    "bzip2": (".bz2", lambda p: bz2.open(p, "wb")),
+    "default": (".deflate", lambda p: _DeflateWriter(p)),
+    "deflate": (".deflate", lambda p: _DeflateWriter(p)),
+}
+
+
+class _DeflateWriter:
+    """A zlib stream, as Hadoop's DefaultCodec writes."""
+
+    def __init__(self, path: str) -> None:
+        self._f = open(path, "wb")
+        self._z = zlib.compressobj()
+
+    def write(self, data: bytes) -> None:
+        self._f.write(self._z.compress(data))
+
+    def __enter__(self) -> "_DeflateWriter":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._f.write(self._z.flush())
+        self._f.close()
+
+
+def codec_for(name: str | None) -> tuple[str, Callable[[str], IO[bytes]]]:
+    """Extension and opener for a Hadoop codec class name (or None: plain files)."""
+    if name is None:
+        return "", lambda p: open(p, "wb")
+    short = name.rsplit(".", 1)[-1].lower().removesuffix("codec")
+    if short not in _CODECS:
+        raise ValueError(f"compressionCodecClass {name!r} is not supported; use GzipCodec, BZip2Codec "
+                         "or DefaultCodec (org.apache.hadoop.io.compress.*)")
+    return _CODECS[short]
 
 
 def _output_dir(path: str) -> str:
@@ -167,16 +196,18 @@ def _output_dir(path: str) -> str:
     return path
 
 
-def _save(rdd: RDD, path: str, write_part: Any) -> None:
+def _save(rdd: RDD, path: str, write_part: Callable[[str, int, Iterator], str]) -> None:
     out = _output_dir(path)
     if os.path.exists(out):
         raise FileExistsError(f"Output directory {out} already exists")
     tmp = os.path.join(out, "_temporary")
     os.makedirs(tmp)
     try:
-        parts = rdd.mapPartitionsWithIndex(lambda s, it: [write_part(tmp, s, it)])
-        for name in parts.collect():
+        def task(split: int, it: Iterator) -> list[str]:
+            name = write_part(tmp, split, it)
             os.replace(os.path.join(tmp, name), os.path.join(out, name))
+            return [name]
+        rdd.mapPartitionsWithIndex(task).collect()
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
@@ -185,11 +216,11 @@ def _save(rdd: RDD, path: str, write_part: Any) -> None:
 
 
 def save_as_text_file(rdd: RDD, path: str, codec: str | None = None) -> None:
-    gz = codec is not None and "gzip" in codec.lower()
+    ext, opener = codec_for(codec)
 
     def write_part(tmp: str, split: int, it: Iterator) -> str:
-        name = f"part-{split:05d}" + (".gz" if gz else "")
-        with (gzip.open if gz else open)(os.path.join(tmp, name), "wb") as f:
+        name = f"part-{split:05d}{ext}"
+        with opener(os.path.join(tmp, name)) as f:
             for x in it:
                 f.write(x if isinstance(x, bytes) else str(x).encode("utf-8"))
                 f.write(b"\n")
@@ -197,24 +228,14 @@ def save_as_text_file(rdd: RDD, path: str, codec: str | None = None) -> None:
     _save(rdd, path, write_part)
 
 
-def save_as_pickle_file(rdd: RDD, path: str) -> None:
+def save_as_pickle_file(rdd: RDD, path: str, batch_size: int) -> None:
     def write_part(tmp: str, split: int, it: Iterator) -> str:
         name = f"part-{split:05d}"
         with open(os.path.join(tmp, name), "wb") as f:
-            pickle.dump(list(it), f, protocol=5)
+            while True:
+                batch = [x for _, x in zip(range(batch_size), it)]
+                if not batch:
+                    break
+                pickle.dump(batch, f, protocol=5)
         return name
     _save(rdd, path, write_part)
-
-
-class PickleFileRDD(RDD):
-    def __init__(self, ctx: Any, files: Sequence[str]) -> None:
-        super().__init__(ctx, [], len(files))
-        self._files = list(files)
-
-    def compute(self, split: int, tctx: Any) -> Iterator:
-        with open(self._files[split], "rb") as f:
-            return iter(pickle.load(f))
-
-
-def pickle_file_rdd(ctx: Any, path: str) -> RDD:
-    return PickleFileRDD(ctx, [f for f in expand_paths(path) if os.path.basename(f).startswith("part-")])

@@ -20,15 +20,18 @@ from .shuffle import (NarrowDependency, Partitioner, ShuffleDependency, one_to_o
 class ParallelCollectionRDD(RDD):
     """A driver-side list cut into slices. Each slice travels as a task input."""
 
+    _parent_attrs = ("_slices",)
+
     def __init__(self, ctx: Any, slices: Sequence[list]) -> None:
         super().__init__(ctx, [], len(slices))
         self._slices: Sequence[list] | None = slices
 
     def _own_inputs(self, split: int, inputs: dict, store: Any) -> None:
-        inputs[("data", self.id, split)] = self._slices[split]  # type: ignore[index]
+        if self._slices is not None:
+            inputs[("data", self._id, split)] = self._slices[split]
 
     def compute(self, split: int, tctx: Any) -> Iterator:
-        return iter(tctx.inputs[("data", self.id, split)])
+        return iter(tctx.inputs[("data", self._id, split)])
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()
@@ -50,6 +53,8 @@ class PipelinedRDD(RDD):
     ``func(split, iterator) -> iterator``. Chaining a PipelinedRDD onto another
     composes the functions instead of adding a lineage step, unless the parent
     is persisted or checkpointed (its output must then be materialised)."""
+
+    _parent_attrs = ("_prev",)
 
     def __init__(self, prev: RDD, func: Callable[[int, Iterator], Iterable],
                  preservesPartitioning: bool = False) -> None:
@@ -75,15 +80,12 @@ class PipelinedRDD(RDD):
     def compute(self, split: int, tctx: Any) -> Iterator:
         return iter(self.func(split, self._prev.iterator(split, tctx)))
 
-    def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        if not state["_deps"]:
-            state["_prev"] = None
-        return state
 
 
 class UnionRDD(RDD):
     """Partitions of each parent, one after another."""
+
+    _parent_attrs = ("_parts",)
 
     def __init__(self, ctx: Any, rdds: Sequence[RDD]) -> None:
         deps = []
@@ -100,6 +102,8 @@ class UnionRDD(RDD):
 
 class PartitionerAwareUnionRDD(RDD):
     """Union of RDDs sharing one partitioner: partition i reads each parent's i."""
+
+    _parent_attrs = ("_rdds",)
 
     def __init__(self, ctx: Any, rdds: Sequence[RDD]) -> None:
         n = rdds[0].getNumPartitions()
@@ -137,6 +141,8 @@ class ShuffledRDD(RDD):
 class CoalescedRDD(RDD):
     """Each partition is a group of parent partitions read in order (no shuffle)."""
 
+    _parent_attrs = ("_prev",)
+
     def __init__(self, prev: RDD, groups: Sequence[Sequence[int]]) -> None:
         self._groups = [list(g) for g in groups]
         super().__init__(prev.ctx, [NarrowDependency(prev, lambda s: self._groups[s])], len(groups))
@@ -148,6 +154,8 @@ class CoalescedRDD(RDD):
 
 class CartesianRDD(RDD):
     """Partition (i, j) pairs every record of a[i] with every record of b[j]."""
+
+    _parent_attrs = ("_a", "_b")
 
     def __init__(self, a: RDD, b: RDD) -> None:
         nb = b.getNumPartitions()
@@ -164,6 +172,8 @@ class CartesianRDD(RDD):
 
 class ZippedRDD(RDD):
     """Pairs the i-th record of a[p] with the i-th record of b[p]."""
+
+    _parent_attrs = ("_a", "_b")
 
     def __init__(self, a: RDD, b: RDD) -> None:
         super().__init__(a.ctx, [one_to_one(a), one_to_one(b)], a.getNumPartitions())

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import bisect
 import copy
-import random
-import sys
 from typing import Any, Callable, Iterable, Iterator
 
 from .resultiterable import ResultIterable
@@ -166,29 +164,21 @@ class PairMixin:
         """Values for ``key``; reads only the key's partition when the RDD has a partitioner."""
         values = self.filter(lambda kv: kv[0] == key).values()
         if self.partitioner is not None:
-            return self.ctx.runJob(values, list, [self.partitioner(key)])[0]
+            return values._run(list, [self.partitioner(key)])[0]
         return values.collect()
 
     def collectAsMap(self) -> dict:
         return dict(self.collect())
 
     def sampleByKey(self, withReplacement: bool, fractions: dict, seed: int | None = None) -> Any:
+        """Sample each key's records with its own fraction (same draws as
+        PySpark for a given seed and partitioning); a key missing from
+        ``fractions`` fails the task with KeyError."""
+        from .sampling import StratifiedSampler
         for k, f in fractions.items():
-            if f < 0:
-                raise ValueError(f"sampleByKey: negative fraction {f} for key {k!r}")
-        base = random.randrange(sys.maxsize) if seed is None else seed
-
-        def f(split: int, it: Iterator) -> Iterator:
-            from .rdd import _poisson
-            rng = random.Random(base ^ (split * 0x9E3779B1))
-            for kv in it:
-                frac = fractions[kv[0]]
-                if withReplacement:
-                    for _ in range(_poisson(rng, frac)):
-                        yield kv
-                elif rng.random() < frac:
-                    yield kv
-        return self.mapPartitionsWithIndex(f, True)
+            if not f >= 0:
+                raise ValueError(f"sampleByKey: fractions must be nonnegative, got {f!r} for key {k!r}")
+        return self.mapPartitionsWithIndex(StratifiedSampler(withReplacement, fractions, seed).func, True)
 
 
 def _cogroup(rdds: tuple, numPartitions: int | None) -> Any:

@@ -13,6 +13,7 @@ import itertools
 import threading
 from typing import Any, Callable, Iterable, Sequence
 
+from .jobs import Job, JobTracker, StageMonitor
 from .shuffle import NarrowDependency, ShuffleDependency
 from .storage import BlockStore
 from .task import Stage, TaskResult
@@ -22,8 +23,10 @@ _MISSING = object()
 
 class DAGScheduler:
     def __init__(self, executor: Any, store: BlockStore, on_accumulators: Callable[[dict], None],
-                 listener: Callable[[str, dict], None] | None = None) -> None:
+                 listener: Callable[[str, dict], None] | None = None,
+                 tracker: JobTracker | None = None) -> None:
         self.executor = executor
+        self.tracker = tracker if tracker is not None else JobTracker()
         self.store = store
         self._on_accumulators = on_accumulators
         self._stage_ids = itertools.count()
@@ -32,25 +35,45 @@ class DAGScheduler:
 
     # -- public -------------------------------------------------------------
     def run_job(self, rdd: Any, func: Callable[[Any], Any], partitions: Iterable[int] | None = None,
-                description: str = "") -> list[Any]:
+                description: str = "", job: Job | None = None) -> list[Any]:
         """Run ``func`` over the records of each requested partition of ``rdd``.
 
-        Returns the function's results in partition order. An exception from
-        user code propagates unchanged (with a note naming the task)."""
-        splits = list(range(rdd.getNumPartitions()) if partitions is None else partitions)
-        with self._lock:
-            self._compute_shuffles(rdd)
-            stage = Stage(next(self._stage_ids), rdd, "result", func=func, description=description)
-            results = self._run_stage(stage, splits)
+        Returns the function's results in the order of ``partitions``. An
+        exception from user code propagates unchanged (with a note naming the
+        task); a cancelled ``job`` raises JobCancelledError before its next stage."""
+        n = rdd.getNumPartitions()
+        splits = list(range(n) if partitions is None else partitions)
+        for s in splits:
+            if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < n:
+                raise ValueError(f"partitions: {s!r} is not a partition index of {rdd!r} "
+                                 f"(it has {n} partitions)")
+        own_job = job is None
+        job = self.tracker.start_job() if job is None else job
+        ok = False
+        try:
+            with self._lock:
+                self._compute_shuffles(rdd, job)
+                stage = Stage(next(self._stage_ids), rdd, "result", func=func, description=description)
+                results = self._run_stage(stage, splits, job)
+            ok = True
+        finally:
+            if own_job:
+                self.tracker.end_job(job, ok)
         return [r.value for r in results]
 
     # -- internals ----------------------------------------------------------
-    def _run_stage(self, stage: Stage, splits: Sequence[int]) -> list[TaskResult]:
+    def _run_stage(self, stage: Stage, splits: Sequence[int], job: Job) -> list[TaskResult]:
+        job.check()
         tasks = [(split, self.task_inputs(stage.rdd, split)) for split in splits]
+        name = f"{stage.kind} stage of {stage.rdd!r}" + (f": {stage.description}" if stage.description else "")
+        record = self.tracker.start_stage(job, stage.stage_id, name, len(tasks))
         if self._listener:
             self._listener("stage_submitted", {"stage_id": stage.stage_id, "tasks": len(tasks),
                                                "kind": stage.kind})
-        results = self.executor.run(stage, tasks)
+        try:
+            results = self.executor.run(stage, tasks, StageMonitor(self.tracker, job, record))
+        finally:
+            self.tracker.end_stage(record)
         for r in results:
             for bid, data in r.new_blocks.items():
                 self.store.put(bid, data)
@@ -60,14 +83,14 @@ class DAGScheduler:
             self._listener("stage_completed", {"stage_id": stage.stage_id, "kind": stage.kind})
         return results
 
-    def _compute_shuffles(self, rdd: Any) -> None:
+    def _compute_shuffles(self, rdd: Any, job: Job) -> None:
         for dep in self._missing_shuffles(rdd):
             parent = dep.rdd
-            self._compute_shuffles(parent)
+            self._compute_shuffles(parent, job)
             stage = Stage(next(self._stage_ids), parent, "shuffle", partitioner=dep.partitioner)
             missing = [m for m in range(parent.getNumPartitions())
                        if ("shuffle", dep.shuffle_id, m) not in self.store]
-            results = self._run_stage(stage, missing)
+            results = self._run_stage(stage, missing, job)
             for m, r in zip(missing, results):
                 self.store.put(("shuffle", dep.shuffle_id, m), r.value)
 
@@ -78,9 +101,9 @@ class DAGScheduler:
         stack = [rdd]
         while stack:
             r = stack.pop()
-            if r.id in seen:
+            if r._id in seen:
                 continue
-            seen.add(r.id)
+            seen.add(r._id)
             if r._fully_stored():
                 continue
             for dep in r._deps:
@@ -99,13 +122,13 @@ class DAGScheduler:
         seen: set[tuple[int, int]] = set()
         while stack:
             r, s = stack.pop()
-            if (r.id, s) in seen:
+            if (r._id, s) in seen:
                 continue
-            seen.add((r.id, s))
+            seen.add((r._id, s))
             if r._storage_level is not None or r._checkpointed:
-                data = self.store.get(("rdd", r.id, s), _MISSING)
+                data = self.store.get(("rdd", r._id, s), _MISSING)
                 if data is not _MISSING:
-                    inputs[("rdd", r.id, s)] = data
+                    inputs[("rdd", r._id, s)] = data
                     continue
             r._own_inputs(s, inputs, self.store)
             for dep in r._deps:

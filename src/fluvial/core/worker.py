@@ -23,15 +23,19 @@ def main(fd: int) -> None:
     stages: dict[int, object] = {}
     while True:
         try:
+            paths = pickle.loads(conn.recv_bytes())
+            for path in paths:  # sc.addPyFile files: importable before anything user-defined is unpickled
+                if path not in sys.path:
+                    sys.path.insert(1, path)
             message = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        stage_id, stage_bytes, split, attempt, inputs, new_bcasts, dropped = pickle.loads(message)
-        for bid, value_bytes in new_bcasts.items():
-            _broadcast.install_worker_value(bid, value_bytes)
-        for bid in dropped:
-            _broadcast.drop_worker_value(bid)
         try:
+            stage_id, stage_bytes, split, attempt, inputs, new_bcasts, dropped = pickle.loads(message)
+            for bid, value_bytes in new_bcasts.items():
+                _broadcast.install_worker_value(bid, value_bytes)
+            for bid in dropped:
+                _broadcast.drop_worker_value(bid)
             if stage_bytes is not None:
                 if len(stages) >= 64:
                     stages.clear()
