@@ -3,11 +3,13 @@
 Started by :class:`fluvial.core.executor.ProcessExecutor` as
 ``python -m fluvial.core.worker FD`` where FD is its end of a socket pair.
 Stages are cached by id, so a stage's pickled lineage crosses the pipe once
-per worker. The worker exits when the driver closes the pipe.
+per worker. The worker exits when the driver closes the pipe; it ignores
+SIGINT, so Ctrl-C in a terminal reaches only the driver, which shuts it down.
 """
 from __future__ import annotations
 
 import pickle
+import signal
 import sys
 import traceback
 from multiprocessing.connection import Connection
@@ -19,6 +21,7 @@ from .task import run_task
 
 
 def main(fd: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(fd)
     stages: dict[int, object] = {}
     while True:
