@@ -64,8 +64,8 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
     def iterator(self, split: int, tctx: Any) -> Iterator[T]:
         """Records of partition ``split``: from a stored block when there is one
         (or, for a checkpointed RDD, its checkpoint file), else computed (and
-        stored, when this RDD is persisted)."""
-        if self._storage_level is None and not self._checkpointed:
+        stored, when this RDD is persisted or marked for checkpointing)."""
+        if not self._keeps_blocks():
             return iter(self.compute(split, tctx))
         bid = ("rdd", self._id, split)
         data = tctx.inputs.get(bid, _MISSING)
@@ -82,8 +82,14 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
     def _own_inputs(self, split: int, inputs: dict, store: Any) -> None:
         """Add the driver-held blocks this RDD itself (not its parents) reads."""
 
+    def _keeps_blocks(self) -> bool:
+        """Whether computed partitions go to the block store (persisted, or
+        checkpointed / marked for checkpointing, so the checkpoint does not
+        recompute them)."""
+        return self._storage_level is not None or self._checkpointed or self._checkpoint_requested
+
     def _fully_stored(self) -> bool:
-        if self._storage_level is None and not self._checkpointed:
+        if not self._keeps_blocks():
             return False
         store = self.ctx._blocks
         return all(("rdd", self._id, s) in store for s in range(self._num_partitions))
@@ -161,11 +167,16 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
         return self
 
     def cleanShuffleDependencies(self, blocking: bool = False) -> None:
-        """Drop the stored map output of the shuffles this RDD reads directly
-        (a later job recomputes it if needed)."""
-        for dep in self._deps:
+        """Drop the stored map output of every shuffle in this RDD's lineage,
+        walking through ancestors that are not persisted (a later job
+        recomputes what it needs)."""
+        stack = list(self._deps)
+        while stack:
+            dep = stack.pop()
             if isinstance(dep, ShuffleDependency):
                 self.ctx._blocks.remove_owner("shuffle", dep.shuffle_id)
+            if dep.rdd._storage_level is None and not dep.rdd._checkpointed:
+                stack.extend(dep.rdd._deps)
 
     def getStorageLevel(self) -> StorageLevel:
         return self._storage_level or StorageLevel.NONE  # type: ignore[attr-defined]

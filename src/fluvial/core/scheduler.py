@@ -125,7 +125,7 @@ class DAGScheduler:
             if (r._id, s) in seen:
                 continue
             seen.add((r._id, s))
-            if r._storage_level is not None or r._checkpointed:
+            if r._keeps_blocks():
                 data = self.store.get(("rdd", r._id, s), _MISSING)
                 if data is not _MISSING:
                     inputs[("rdd", r._id, s)] = data
