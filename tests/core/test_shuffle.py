@@ -225,3 +225,13 @@ def test_num_partitions_is_validated(sc):
 
 def test_default_reduce_partitions_follow_parent_or_conf(sc):
     assert sc.parallelize([(1, 1)], 5).reduceByKey(add).getNumPartitions() == 5
+
+
+def test_second_action_on_a_shuffle_sees_unmutated_map_output(sc):
+    # merge functions mutate their first argument; map output must not be aliased
+    grouped = sc.parallelize([(i % 2, i) for i in range(12)], 3).groupByKey(1).mapValues(list)
+    first = grouped.collect()
+    assert grouped.collect() == first
+    assert sorted(len(v) for _, v in grouped.collect()) == [6, 6]
+    appended = sc.parallelize([("k", [i]) for i in range(4)], 2).reduceByKey(lambda a, b: a.extend(b) or a)
+    assert appended.collect() == appended.collect() == [("k", [0, 1, 2, 3])]

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .rdd import RDD
 from .shuffle import (NarrowDependency, Partitioner, ShuffleDependency, one_to_one,
-                      range_dependency)
+                      range_dependency, read_bucket)
 
 
 class ParallelCollectionRDD(RDD):
@@ -130,7 +130,7 @@ class ShuffledRDD(RDD):
             store.get(("shuffle", self.shuffle_id, m))[split] for m in range(self._num_maps)]
 
     def compute(self, split: int, tctx: Any) -> Iterator:
-        return itertools.chain.from_iterable(tctx.inputs[("shuffle", self.shuffle_id, split)])
+        return itertools.chain.from_iterable(map(read_bucket, tctx.inputs[("shuffle", self.shuffle_id, split)]))
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()

@@ -8,6 +8,7 @@ post-merge, so map-side combining is simply part of the map stage's pipeline.
 """
 from __future__ import annotations
 
+import pickle
 import sys
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
@@ -83,7 +84,8 @@ class ShuffleDependency(Dependency):
     """A stage boundary: the parent's partitions are split by ``partitioner``.
 
     Map output for map task ``m`` is kept as the block ``("shuffle", id, m)``:
-    a list with one bucket (a list of key/value pairs) per reduce partition."""
+    a list with one serialized bucket (see :func:`write_buckets`) per reduce
+    partition."""
 
     def __init__(self, rdd: Any, partitioner: Partitioner, shuffle_id: int) -> None:
         self.rdd = rdd
@@ -91,8 +93,28 @@ class ShuffleDependency(Dependency):
         self.shuffle_id = shuffle_id
 
 
-def write_buckets(records: Iterable[tuple[Any, Any]], partitioner: Partitioner) -> list[list]:
-    """Split key/value records into ``numPartitions`` buckets, keeping their order."""
+def serialize_bucket(bucket: list) -> bytes:
+    """A bucket as bytes: pickle, or cloudpickle for records pickle refuses."""
+    try:
+        return pickle.dumps(bucket, protocol=5)
+    except Exception:  # noqa: BLE001 - lambdas, local classes, ...
+        import cloudpickle
+        return cloudpickle.dumps(bucket, protocol=5)
+
+
+def read_bucket(data: bytes) -> list:
+    return pickle.loads(data)
+
+
+def write_buckets(records: Iterable[tuple[Any, Any]], partitioner: Partitioner) -> list[bytes]:
+    """Split key/value records into ``numPartitions`` buckets, keeping their
+    order, each serialized: a reduce task always gets its own copy of the
+    records, free to mutate them (as merge functions of combineByKey may),
+    and map output crosses process boundaries as opaque bytes."""
+    return [serialize_bucket(b) for b in _split(records, partitioner)]
+
+
+def _split(records: Iterable[tuple[Any, Any]], partitioner: Partitioner) -> list[list]:
     n = partitioner.numPartitions
     if n == 1:
         return [list(records)]
