@@ -10,7 +10,7 @@ while a task runs.
 from __future__ import annotations
 
 import threading
-from typing import Any, Hashable
+from typing import Any
 
 
 class StorageLevel:
