@@ -1,7 +1,9 @@
 """Where tasks run. One small interface, several implementations.
 
-``Executor.run(stage, tasks)`` runs every task of one stage and returns their
-results in task order, or raises the first task failure. Implementations:
+``Executor.run(stage, tasks, monitor=None)`` runs every task of one stage and
+returns their results in task order, or raises the first task failure; the
+optional monitor (:class:`fluvial.core.jobs.StageMonitor`) hears of task
+starts and ends and is polled for job cancellation. Implementations:
 
 * :class:`InProcessExecutor` -- tasks run one after another in the calling
   thread; nothing is serialised. ``local`` and ``local[1]`` use it.
