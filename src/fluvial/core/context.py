@@ -107,6 +107,11 @@ class SparkContext:
             kind = self._conf.get("spark.fluvial.executor")
             if kind is None:
                 kind = "processes" if self._cores > 1 else "inprocess"
+            # Partition indexes computed in the driver (lookup) agree with the
+            # workers' only when both hash strings with the same seed.
+            driver_seed = "0" if sys.flags.hash_randomization == 0 else os.environ.get("PYTHONHASHSEED")
+            self._driver_hash_matches_workers = (kind == "inprocess"
+                                                 or driver_seed == self.environment["PYTHONHASHSEED"])
             if kind == "processes":
                 env = dict(self.environment)
                 env[ENV_VAR] = self._files.root

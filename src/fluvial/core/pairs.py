@@ -163,7 +163,7 @@ class PairMixin:
     def lookup(self, key: Any) -> list:
         """Values for ``key``; reads only the key's partition when the RDD has a partitioner."""
         values = self.filter(lambda kv: kv[0] == key).values()
-        if self.partitioner is not None:
+        if self.partitioner is not None and self.ctx._driver_hash_matches_workers:
             return values._run(list, [self.partitioner(key)])[0]
         return values.collect()
 
