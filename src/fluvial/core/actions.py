@@ -67,8 +67,6 @@ class ActionMixin:
 
     def foreach(self, f: Callable[[Any], None]) -> None:
         """Apply ``f`` to every record in the tasks (for side effects)."""
-        f = fail_on_stopiteration(f)
-
         def run(it: Iterator) -> None:
             for x in it:
                 f(x)
@@ -90,8 +88,6 @@ class ActionMixin:
     # ------------------------------------------------------------- reducing
     def reduce(self, f: Callable[[Any, Any], Any]) -> Any:
         """Reduce with a commutative, associative ``f``; ValueError on an empty RDD."""
-        f = fail_on_stopiteration(f)
-
         def part(it: Iterator) -> list:
             it = iter(it)
             first = next(it, _MISSING)
@@ -99,7 +95,7 @@ class ActionMixin:
         vals = [v for r in self._run(part) for v in r]
         if not vals:
             raise ValueError("Can not reduce() empty RDD")
-        return _reduce(f, vals)
+        return _reduce(fail_on_stopiteration(f), vals)
 
     def treeReduce(self, f: Callable[[Any, Any], Any], depth: int = 2) -> Any:
         """``reduce`` combining partition results in a tree of ``depth`` levels."""
@@ -119,17 +115,14 @@ class ActionMixin:
     def fold(self, zeroValue: Any, op: Callable[[Any, Any], Any]) -> Any:
         """Fold each partition from a copy of ``zeroValue``, then fold the
         partition results from ``zeroValue`` in partition order."""
-        op = fail_on_stopiteration(op)
         vals = self._run(lambda it: _reduce(op, it, copy.deepcopy(zeroValue)))
-        return _reduce(op, vals, zeroValue)
+        return _reduce(fail_on_stopiteration(op), vals, zeroValue)
 
     def aggregate(self, zeroValue: Any, seqOp: Callable[[Any, Any], Any], combOp: Callable[[Any, Any], Any]) -> Any:
         """``seqOp`` over each partition from a copy of ``zeroValue``, then
         ``combOp`` over the partition results from ``zeroValue``."""
-        seqOp = fail_on_stopiteration(seqOp)
-        combOp = fail_on_stopiteration(combOp)
         vals = self._run(lambda it: _reduce(seqOp, it, copy.deepcopy(zeroValue)))
-        return _reduce(combOp, vals, zeroValue)
+        return _reduce(fail_on_stopiteration(combOp), vals, zeroValue)
 
     def treeAggregate(self, zeroValue: Any, seqOp: Callable[[Any, Any], Any], combOp: Callable[[Any, Any], Any],
                       depth: int = 2) -> Any:
@@ -138,7 +131,6 @@ class ActionMixin:
         _check_depth(depth)
         if self.getNumPartitions() == 0:
             return zeroValue
-        seqOp = fail_on_stopiteration(seqOp)
         combOp = fail_on_stopiteration(combOp)
         partial = self.mapPartitions(lambda it: [_reduce(seqOp, it, copy.deepcopy(zeroValue))])
         n: float = partial.getNumPartitions()

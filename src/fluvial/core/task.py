@@ -74,6 +74,9 @@ def run_task(stage: Stage, split: int, inputs: dict, attempt: int = 0) -> TaskRe
             value = write_buckets(records, stage.partitioner)  # type: ignore[arg-type]
         else:
             value = stage.func(records)  # type: ignore[misc]
+    except StopIteration as exc:
+        # escaped from a user function called outside a generator (reduce, foreach, ...)
+        raise RuntimeError("Caught StopIteration thrown from user's code; failing the task") from exc
     finally:
         _local.task = previous
     return TaskResult(value, ctx.new_blocks, ctx.accumulator_updates)

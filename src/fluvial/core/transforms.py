@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .sampling import BernoulliOrPoissonSampler, RangeSampler
 from .shuffle import Partitioner, portable_hash
-from .userfunc import check_positive_int, fail_on_stopiteration
+from .userfunc import check_positive_int, filter_records, flat_map_records, map_records
 
 
 class TransformMixin:
@@ -42,17 +42,13 @@ class TransformMixin:
         return self.mapPartitionsWithIndex(lambda _, it: f(it), preservesPartitioning)
 
     def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> Any:
-        f = fail_on_stopiteration(f)
-        return self.mapPartitionsWithIndex(lambda _, it: map(f, it), preservesPartitioning)
+        return self.mapPartitionsWithIndex(lambda _, it: map_records(f, it), preservesPartitioning)
 
     def flatMap(self, f: Callable[[Any], Iterable[Any]], preservesPartitioning: bool = False) -> Any:
-        f = fail_on_stopiteration(f)
-        return self.mapPartitionsWithIndex(lambda _, it: itertools.chain.from_iterable(map(f, it)),
-                                           preservesPartitioning)
+        return self.mapPartitionsWithIndex(lambda _, it: flat_map_records(f, it), preservesPartitioning)
 
     def filter(self, f: Callable[[Any], bool]) -> Any:
-        f = fail_on_stopiteration(f)
-        return self.mapPartitionsWithIndex(lambda _, it: filter(f, it), True)
+        return self.mapPartitionsWithIndex(lambda _, it: filter_records(f, it), True)
 
     def glom(self) -> Any:
         """Each partition as one list."""
