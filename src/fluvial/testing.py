@@ -18,19 +18,23 @@ Example::
     ssc.stop()
 
 ``ManualClock.advance`` returns only when every batch due by the new time has
-been processed and its listener events delivered.
+been processed and its listener events delivered. A ManualClock starts at 0,
+so the batches of a context with batch duration ``d`` seconds are at
+``d, 2d, 3d, ...`` seconds. For a one-call version of the above, see
+:func:`run_stream`.
 """
 from __future__ import annotations
 
 import threading
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from .core.rdd import RDD
 from .streaming.clock import ManualClock
 from .streaming.dstream import DStream
 from .streaming.sources.queue import QueueInputDStream
+from .streaming.util import time_to_ms
 
-__all__ = ["ManualClock", "ListSink", "queue_source", "QueueSource", "advance_batches"]
+__all__ = ["ManualClock", "ListSink", "queue_source", "QueueSource", "advance_batches", "run_stream"]
 
 
 class QueueSource:
@@ -46,6 +50,7 @@ class QueueSource:
         return batch if isinstance(batch, RDD) else self._ssc.sparkContext.parallelize(list(batch), self._num_slices)
 
     def push(self, batch: Iterable[Any]) -> None:
+        """Queue one more batch (taken by the first batch time with the queue ahead of it empty)."""
         with self.stream._qlock:
             self.stream.queue.append(self._rdd(batch))
 
@@ -56,8 +61,9 @@ def queue_source(ssc: Any, batches: Iterable[Iterable[Any]] = (), numSlices: int
 
 
 class ListSink:
-    """Collects every batch of ``dstream``: ``batches[i]`` is the i-th batch's
-    records (in ``collect`` order) and ``times[i]`` its time in ms."""
+    """Collects every batch of ``dstream`` that has an RDD: ``batches[i]`` is
+    the i-th such batch's records (in ``collect`` order) and ``times[i]`` its
+    time in epoch milliseconds."""
 
     def __init__(self, dstream: DStream) -> None:
         self.batches: list[list[Any]] = []
@@ -67,7 +73,6 @@ class ListSink:
 
     def _collect(self, t: Any, rdd: RDD) -> None:
         records = rdd.collect()
-        from .streaming.util import time_to_ms
         with self._lock:
             self.batches.append(records)
             self.times.append(time_to_ms(t))
@@ -79,6 +84,7 @@ class ListSink:
             return [r for b in self.batches for r in b]
 
     def sorted_batches(self) -> list[list[Any]]:
+        """Each batch's records sorted by ``repr`` (for order-insensitive checks)."""
         with self._lock:
             return [sorted(b, key=repr) for b in self.batches]
 
@@ -89,3 +95,36 @@ def advance_batches(ssc: Any, n: int = 1) -> None:
     if not isinstance(clock, ManualClock):
         raise TypeError("advance_batches needs a StreamingContext created with a ManualClock")
     clock.advance(n * ssc._batch_ms / 1000.0)
+
+
+def run_stream(sc: Any, inputs: Sequence[Sequence[Iterable[Any]]],
+               build: Callable[..., DStream | Sequence[DStream]], num_batches: int | None = None,
+               batchDuration: float = 1, checkpoint: str | None = None,
+               numSlices: int | None = None) -> Any:
+    """Run a streaming computation over in-memory input and return its output.
+
+    ``inputs`` holds one list of batches per input stream; ``build`` gets one
+    DStream per input and returns the DStream to observe (or a list of them).
+    The context runs on a ManualClock for ``num_batches`` batches (default:
+    the longest input) and is stopped, leaving ``sc`` running. Returns the
+    batches collected (as :attr:`ListSink.batches`), or a list of those when
+    ``build`` returned a list; a failed batch raises its
+    :class:`~fluvial.streaming.BatchFailedError`."""
+    from .streaming.context import StreamingContext
+    clock = ManualClock()
+    ssc = StreamingContext(sc, batchDuration, clock=clock)
+    try:
+        if checkpoint is not None:
+            ssc.checkpoint(checkpoint)
+        streams = [queue_source(ssc, batches, numSlices) for batches in inputs]
+        built = build(*streams)
+        many = not isinstance(built, DStream)
+        sinks = [ListSink(s) for s in (built if many else [built])]
+        ssc.start()
+        n = num_batches if num_batches is not None else max((len(b) for b in inputs), default=0)
+        advance_batches(ssc, n)
+        ssc.awaitTerminationOrTimeout(0)
+    finally:
+        ssc.stop(stopSparkContext=False)
+    results = [s.batches for s in sinks]
+    return results if many else results[0]

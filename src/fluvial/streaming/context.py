@@ -1,4 +1,10 @@
-"""StreamingContext: builds the DStream graph, then runs it batch by batch."""
+"""StreamingContext: builds the DStream graph, then runs it batch by batch.
+
+Lifecycle (as in Spark): INITIALIZED -> ``start()`` -> ACTIVE -> ``stop()`` ->
+STOPPED. A context that fails to start (no output operation, a stateful
+stream without checkpoint directory, ...) is marked STOPPED. Streams and
+output operations can be added only while INITIALIZED.
+"""
 from __future__ import annotations
 
 import logging
@@ -18,7 +24,7 @@ from .scheduler import BatchFailedError, JobScheduler
 from .sources.base import InputInfoTracker
 from .sources.queue import QueueInputDStream
 from .sources.receiver import Receiver, ReceiverInputDStream, ReceiverTracker
-from .util import positional_arity, to_ms
+from .util import call_site, to_ms
 
 log = logging.getLogger("fluvial.streaming")
 
@@ -66,6 +72,7 @@ class StreamingContext:
         self._error: BaseException | None = None
         self._stop_lock = threading.RLock()
         self._batch_listeners: list[Callable[[Any], None]] = []
+        self._start_site: str | None = None
 
     # ------------------------------------------------------------ properties
     @property
@@ -106,44 +113,55 @@ class StreamingContext:
 
     @classmethod
     def getOrCreate(cls, checkpointPath: str, setupFunc: Callable[[], "StreamingContext"]) -> "StreamingContext":
-        """Build the context with ``setupFunc()``.
-
-        Recovery from a metadata checkpoint in ``checkpointPath`` belongs to the
-        fault-tolerance layer, which does not write metadata checkpoints yet: so
-        far every call builds a new context."""
+        """Build the context with ``setupFunc()`` and set ``checkpointPath`` as
+        its checkpoint directory (as PySpark does when there is nothing to
+        recover). fluvial does not write metadata checkpoints, so there is
+        never a context to recover from ``checkpointPath``."""
         if not callable(setupFunc):
             raise TypeError("setupFunc should be callable.")
         ssc = setupFunc()
         if not isinstance(ssc, StreamingContext):
             raise TypeError(f"setupFunc must return a StreamingContext, got {type(ssc).__name__}")
+        ssc.checkpoint(checkpointPath)
         return ssc
 
     def start(self) -> None:
-        """Validate the graph and start receivers and batch generation."""
+        """Validate the graph, fix the first batch time (the next multiple of
+        the batch duration on the clock) and start receivers and batch
+        generation. Starting an ACTIVE context only logs a warning (as in
+        Spark); starting a STOPPED one is an error. If validation fails the
+        error is raised and the context is marked STOPPED."""
         with StreamingContext._lock:
             if self._state == "ACTIVE":
-                raise RuntimeError("StreamingContext has already been started")
+                log.warning("StreamingContext has already been started")
+                return
             if self._state == "STOPPED":
                 raise RuntimeError("StreamingContext has already been stopped")
             active = StreamingContext._activeContext
             if active is not None and active is not self:
-                raise RuntimeError("Only one StreamingContext may be started in this process; stop the "
-                                   "active one first")
-            self._sc._check_active()
-            self._graph.validate()
+                raise RuntimeError("Only one StreamingContext may be started in this process. Currently "
+                                   f"running StreamingContext was started at {active._start_site}")
+            try:
+                self._sc._check_active()
+                self._graph.validate()
+                self._scheduler.start()
+                self._bus.start()
+                self._bus.post(StreamingListenerStreamingStarted(int(time.time() * 1000)))
+                self._receiver_tracker.start()
+            except BaseException:
+                log.error("Error starting the context, marking it as stopped")
+                self._state = "STOPPED"
+                self._receiver_tracker.stop()
+                self._graph.stop()
+                self._bus.stop()
+                self._terminated.set()
+                raise
+            self._start_site = call_site()
             self._state = "ACTIVE"
             StreamingContext._activeContext = self
-            self._bus.start()
             if isinstance(self._clock, ManualClock):
                 self._clock._attach(self._drain)
-            try:
-                self._receiver_tracker.start()
-                self._scheduler.start()
-            except BaseException:
-                self._state = "INITIALIZED"
-                StreamingContext._activeContext = None
-                raise
-            self._bus.post(StreamingListenerStreamingStarted(int(time.time() * 1000)))
+            self._scheduler.start_threads()
 
     def _drain(self, until_ms: int) -> None:
         """ManualClock hook: wait for batches due by ``until_ms`` and their events."""
@@ -153,38 +171,72 @@ class StreamingContext:
         self._bus.wait_until_empty()
 
     def stop(self, stopSparkContext: bool = True, stopGraceFully: bool = False) -> None:
-        """Stop receiving and generating batches.
+        """Stop receiving and generating batches; the context is then STOPPED
+        for good (stopping twice is harmless).
 
-        Without grace, the batch being processed finishes and queued ones are
-        dropped. With ``stopGraceFully`` receivers stop first and every record
-        they already stored is processed (waiting at most
-        ``spark.streaming.gracefulStopTimeout``, default 10 batch durations)."""
+        Without grace, the job running finishes and batches not yet started
+        are dropped. With ``stopGraceFully``, receivers stop first, batches are
+        generated (at once, without waiting for the clock) until every record
+        they stored and every RDD still queued in a ``queueStream`` is in a
+        batch, and all batches are processed, waiting at most
+        ``spark.streaming.gracefulStopTimeout`` (default 10 batch durations).
+
+        Called from inside an output operation (e.g. a foreachRDD function),
+        ``stop`` returns at once: no further job starts (with grace, the
+        remaining batches still run) and the context finishes stopping on
+        another thread once that operation returns; ``awaitTermination``
+        returns after that. Calling it from a listener callback is an error."""
+        if self._bus.on_bus_thread():
+            raise RuntimeError("Cannot stop StreamingContext within listener bus thread.")
+        if self._scheduler.on_scheduler_thread():
+            if not stopGraceFully:
+                self._scheduler.abort()
+            threading.Thread(target=self._stop, args=(stopSparkContext, stopGraceFully),
+                             name="fluvial-stop", daemon=True).start()
+            return
+        self._stop(stopSparkContext, stopGraceFully)
+
+    def _stop(self, stopSparkContext: bool, stopGraceFully: bool) -> None:
         with self._stop_lock:
             if self._state == "ACTIVE":
-                self._stop_streaming(stopGraceFully)
-            self._state = "STOPPED"
-            with StreamingContext._lock:
-                if StreamingContext._activeContext is self:
-                    StreamingContext._activeContext = None
-            self._terminated.set()
+                try:
+                    self._stop_streaming(stopGraceFully)
+                finally:
+                    self._mark_stopped()
+            elif self._state == "INITIALIZED":
+                log.warning("StreamingContext has not been started yet")
+                self._mark_stopped()
             if stopSparkContext:
                 self._sc.stop()
+
+    def _mark_stopped(self) -> None:
+        self._state = "STOPPED"
+        with StreamingContext._lock:
+            if StreamingContext._activeContext is self:
+                StreamingContext._activeContext = None
+        self._terminated.set()
+
+    def _pending_input(self) -> bool:
+        """Received data not yet in a batch: receiver blocks, queued RDDs."""
+        if self._receiver_tracker.has_unallocated():
+            return True
+        return any(isinstance(s, QueueInputDStream) and len(s.queue) > 0 for s in self._graph.input_streams)
 
     def _stop_streaming(self, graceful: bool) -> None:
         sched = self._scheduler
         self._receiver_tracker.stop()
-        if graceful:
+        sched.stop_generating()
+        if graceful and self._error is None:
             timeout = self._sc._conf.getSeconds("spark.streaming.gracefulStopTimeout",
                                                 10 * self._batch_ms / 1000.0)
             deadline = time.monotonic() + timeout
-            while self._receiver_tracker.has_unallocated() and time.monotonic() < deadline \
-                    and self._error is None:
-                time.sleep(0.01)
-            if self._receiver_tracker.has_unallocated():
-                log.warning("graceful stop timed out after %.1f s with received data not yet processed", timeout)
-            sched.wait_until_done(sched.last_generated, max(0.0, deadline - time.monotonic()))
-        sched.stop_generating()
-        sched.stop_running(drain=graceful)
+            sched.generate_pending(self._pending_input, deadline)
+            if self._pending_input():
+                log.warning("graceful stop timed out after %.1f s with received data not yet in a batch",
+                            timeout)
+            sched.stop_running(drain=True, timeout=max(0.0, deadline - time.monotonic()))
+        else:
+            sched.stop_running(drain=False)
         self._graph.stop()
         self._bus.wait_until_empty(10)
         self._bus.stop()
@@ -192,24 +244,28 @@ class StreamingContext:
             self._clock._detach(self._drain)
 
     def _report_error(self, error: BaseException) -> None:
+        """A batch failed: remember the error (raised by awaitTermination) and
+        stop the context, on another thread since the caller is a scheduler thread."""
         if self._error is None:
             self._error = error
-        threading.Thread(target=self.stop, kwargs={"stopSparkContext": False}, daemon=True,
+        self._scheduler.abort()
+        threading.Thread(target=self._stop, args=(False, False), daemon=True,
                          name="fluvial-stop-on-error").start()
 
     def _on_batch_completed(self, info: Any) -> None:
-        for callback in self._batch_listeners:
+        for callback in list(self._batch_listeners):
             callback(info)
 
     def awaitTermination(self, timeout: float | None = None) -> None:
-        """Wait for the context to stop (at most ``timeout`` seconds); re-raise
-        the error of a failed batch as :class:`BatchFailedError`."""
+        """Wait for the context to stop (at most ``timeout`` seconds). If a
+        batch failed, raise its :class:`BatchFailedError` (every time)."""
         self._terminated.wait(timeout)
         if self._error is not None:
             raise self._error
 
     def awaitTerminationOrTimeout(self, timeout: float) -> bool:
-        """True if the context stopped within ``timeout`` seconds."""
+        """True if the context stopped within ``timeout`` seconds, False if
+        not; a failed batch's :class:`BatchFailedError` is raised."""
         stopped = self._terminated.wait(timeout)
         if self._error is not None:
             raise self._error
@@ -217,11 +273,16 @@ class StreamingContext:
 
     # --------------------------------------------------------------- settings
     def remember(self, duration: float) -> None:
-        """Keep each stream's RDDs for at least ``duration`` seconds."""
-        self._graph.remember_ms = to_ms(duration, "remember duration")
+        """Keep each stream's RDDs for at least ``duration`` seconds (so that
+        ``slice`` or a later batch can still use them). Can be set once."""
+        self._graph.remember(to_ms(duration, "remember duration"))
 
     def checkpoint(self, directory: str) -> None:
-        """Set the directory for checkpoints of stateful streams."""
+        """Set the directory (created if needed) where stateful and
+        checkpointed streams write their RDD checkpoints."""
+        if not isinstance(directory, (str, os.PathLike)):
+            raise TypeError(f"checkpoint: directory must be a path, got {directory!r}")
+        directory = os.path.abspath(os.fspath(directory))
         os.makedirs(directory, exist_ok=True)
         self._checkpoint_dir = directory
         self._sc.setCheckpointDir(os.path.join(directory, "rdds"))
@@ -235,12 +296,17 @@ class StreamingContext:
     # ---------------------------------------------------------------- sources
     def queueStream(self, rdds: Sequence[Any], oneAtATime: bool = True, default: Any = None) -> DStream:
         """A stream of the given RDDs (or lists, parallelized), one per batch
-        (``oneAtATime``) or all in the first batch; then ``default`` or empty batches."""
-        if default is not None and not isinstance(default, RDD):
+        (``oneAtATime``) or all in the first batch; once they are used up,
+        ``default`` (an RDD or a list) every batch, or empty batches. Later
+        changes to ``rdds`` are not seen. As in PySpark, when ``rdds`` is
+        empty and a ``default`` is given, the first batch is empty."""
+        if default and not isinstance(default, RDD):
             default = self._sc.parallelize(default)
         rdds = list(rdds)
+        if not rdds and default:
+            rdds = [[]]
         rdds = [r if isinstance(r, RDD) else self._sc.parallelize(r) for r in rdds]
-        return QueueInputDStream(self, rdds, oneAtATime, default)
+        return QueueInputDStream(self, rdds, oneAtATime, default or None)
 
     def receiverStream(self, receiver: Receiver) -> DStream:
         """A stream of what a custom :class:`Receiver` stores."""
@@ -264,24 +330,32 @@ class StreamingContext:
 
     # ------------------------------------------------------------- combinators
     def union(self, *dstreams: DStream) -> DStream:
-        """One stream of the records of all ``dstreams``, batch by batch."""
+        """One stream of the records of all ``dstreams`` (same slide
+        duration), batch by batch, in argument order."""
         from .combine import UnionDStream
         if not dstreams:
             raise ValueError("should have at least one DStream to union")
         if len(dstreams) == 1:
             return dstreams[0]
         if len({s._slide_ms for s in dstreams}) > 1:
-            raise ValueError("All DStreams should have same slide duration")
+            raise ValueError("All DStreams should have same slide duration: "
+                             + ", ".join(f"{s._slide_ms} ms" for s in dstreams))
         return UnionDStream(list(dstreams))
 
-    def transform(self, dstreams: Sequence[DStream], transformFunc: Callable[[list[RDD]], RDD | None]) -> DStream:
-        """A stream whose RDD is ``transformFunc([rdd of each stream])``."""
+    def transform(self, dstreams: Sequence[DStream], transformFunc: Callable[..., RDD]) -> DStream:
+        """A stream whose RDD is ``transformFunc(rdds)``, ``rdds`` being the
+        tuple of the streams' RDDs of the batch, in the order of ``dstreams``
+        (which must share their slide duration)."""
         from .combine import MultiTransformedDStream
         if not dstreams:
             raise ValueError("transform needs at least one DStream")
-        if len({s._slide_ms for s in dstreams}) > 1:
-            raise ValueError("All DStreams should have same slide duration")
-        return MultiTransformedDStream(list(dstreams), lambda t, rdds: transformFunc(rdds))
+        return MultiTransformedDStream(list(dstreams), _ignore_time(transformFunc))
 
 
-__all__ = ["StreamingContext", "BatchFailedError", "positional_arity"]
+__all__ = ["StreamingContext", "BatchFailedError"]
+
+
+def _ignore_time(func: Callable[..., Any]) -> Callable[..., Any]:
+    def call(_t: Any, rdds: tuple) -> Any:
+        return func(rdds)
+    return call

@@ -1,18 +1,23 @@
 """DStream: a sequence of RDDs, one per batch time.
 
 Each DStream computes the RDD for a batch time from its parents' RDDs for
-that (or earlier) times. Generated RDDs are remembered for ``rememberDuration``
-and then dropped (and unpersisted). Chains of stateless transformations are
-fused into one function per batch, except across ``cache``/``checkpoint``.
+that (or earlier) times. Batch times are epoch milliseconds aligned to the
+batch duration; a stream has an RDD for time ``t`` only when ``t - zeroTime``
+is a positive multiple of its slide duration (Spark's ``isTimeValid``). An
+RDD, once generated for a time, is remembered (so every output operation and
+every window of that batch sees the same RDD) for the stream's remember
+duration, then forgotten and unpersisted (Spark's ``clearMetadata``).
 
-Batch times are epoch milliseconds, aligned to the batch duration; an RDD
-exists for time ``t`` only when ``t - zeroTime`` is a positive multiple of the
-stream's slide duration. Functions given to ``transform``/``foreachRDD`` may
-take ``(rdd)`` or ``(time, rdd)``, time being a ``datetime`` as in PySpark.
+Chains of ``transform``-based operations (``map``, ``filter``, ...) fuse into
+one function per batch, as in PySpark, except across ``cache``/``persist``/
+``checkpoint``. Functions given to ``transform``/``foreachRDD`` take
+``(rdd)`` or ``(time, rdd)``, chosen like PySpark by the number of declared
+positional parameters; ``time`` is a local ``datetime``.
 """
 from __future__ import annotations
 
 import operator
+import shutil
 import threading
 from itertools import chain
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
@@ -21,16 +26,25 @@ from ..core.rdd import RDD
 from ..core.resultiterable import ResultIterable
 from ..core.shuffle import portable_hash
 from ..core.storage import StorageLevel
-from .util import (batch_datetime, call_site, positional_arity, rdd_to_filename, time_to_ms, to_ms)
+from .util import (batch_datetime, call_site, long_call_site, positional_arity, rdd_to_filename,
+                   time_to_ms, to_ms)
 
 if TYPE_CHECKING:
     from .context import StreamingContext
 
 __all__ = ["DStream", "TransformedDStream", "ForEachDStream"]
 
+_MEMORY_ONLY: StorageLevel = StorageLevel.MEMORY_ONLY  # type: ignore[attr-defined]
+
 
 class DStream:
-    """A discretized stream. Create one from a :class:`StreamingContext` source."""
+    """A discretized stream. Create one from a :class:`StreamingContext` source.
+
+    Subclasses define ``_compute(t)`` and list in ``_function_attrs`` the
+    attributes holding the functions they apply (all of which must survive a
+    cloudpickle round trip)."""
+
+    _function_attrs: tuple[str, ...] = ()
 
     def __init__(self, ssc: "StreamingContext", parents: Sequence["DStream"] = (),
                  slide_ms: int | None = None) -> None:
@@ -47,6 +61,7 @@ class DStream:
         self._storage_level: StorageLevel | None = None
         self._checkpoint_ms: int | None = None
         self._must_checkpoint = False
+        self._marked_for_checkpoint: set[int] = set()
         self.is_cached = False
         self.is_checkpointed = False
         self._creation_site = call_site()
@@ -56,50 +71,72 @@ class DStream:
     def _compute(self, t: int) -> RDD | None:
         raise TypeError(f"{type(self).__name__} does not define _compute()")
 
+    def _name(self) -> str:
+        return f"{type(self).__name__} created at {self._creation_site}"
+
     def _parent_remember_ms(self) -> int:
         """How long parents must keep their RDDs for this stream to compute."""
         return self._remember_ms or self._slide_ms
 
+    def _default_checkpoint_ms(self) -> int:
+        """Checkpoint interval of a stream that must checkpoint: the slide
+        duration or 10 seconds, whichever is larger (rounded up to a slide)."""
+        return self._slide_ms * max(1, -(-10_000 // self._slide_ms))
+
     def _initialize(self, zero_ms: int) -> None:
-        if self._zero_ms is not None and self._zero_ms == zero_ms:
-            return
+        """Fix the zero time, the default checkpoint interval and the minimum
+        remember duration (Spark's ``DStream.initialize``)."""
+        if self._zero_ms is not None and self._zero_ms != zero_ms:
+            raise RuntimeError(f"{self._name()}: zero time is already {self._zero_ms} ms, "
+                               f"cannot initialize it again to {zero_ms} ms")
         self._zero_ms = zero_ms
         if self._must_checkpoint and self._checkpoint_ms is None:
-            slides = -(-10_000 // self._slide_ms)
-            self._checkpoint_ms = self._slide_ms * max(1, slides)
+            self._checkpoint_ms = self._default_checkpoint_ms()
+        minimum = self._slide_ms
+        if self._checkpoint_ms is not None and minimum <= self._checkpoint_ms:
+            minimum = 2 * self._checkpoint_ms
+        if self._remember_ms is None or self._remember_ms < minimum:
+            self._remember_ms = minimum
         for p in self._parents:
             p._initialize(zero_ms)
 
     def _remember(self, duration_ms: int | None) -> None:
         if duration_ms is not None and (self._remember_ms is None or duration_ms > self._remember_ms):
             self._remember_ms = duration_ms
-        if self._remember_ms is None:
-            self._remember_ms = self._slide_ms
-        if self._checkpoint_ms is not None and self._remember_ms < 2 * self._checkpoint_ms:
-            self._remember_ms = 2 * self._checkpoint_ms
         for p in self._parents:
             p._remember(self._parent_remember_ms())
 
     def _validate(self) -> None:
-        if self._must_checkpoint and self._ssc._checkpoint_dir is None:
-            raise ValueError(
-                f"The checkpoint directory has not been set, and {type(self).__name__} created at "
-                f"{self._creation_site} needs one. Please set it by StreamingContext.checkpoint().")
-        if self._checkpoint_ms is not None and self._checkpoint_ms % self._slide_ms:
-            raise ValueError(f"The checkpoint interval ({self._checkpoint_ms} ms) of the DStream created "
-                             f"at {self._creation_site} must be a multiple of its slide duration "
-                             f"({self._slide_ms} ms)")
+        """Spark's ``validateAtStart``: checkpointing needs a directory and an
+        interval that is a multiple of the slide duration."""
+        cp, slide = self._checkpoint_ms, self._slide_ms
+        if cp is not None and self._sc.getCheckpointDir() is None:
+            raise ValueError("The checkpoint directory has not been set. Please set it by "
+                             f"StreamingContext.checkpoint(). (needed by {self._name()})")
+        if cp is not None and cp < slide:
+            raise ValueError(f"The checkpoint interval for {self._name()} has been set to {cp} ms which is "
+                             f"lower than its slide time ({slide} ms). Please set it to at least {slide} ms.")
+        if cp is not None and cp % slide:
+            raise ValueError(f"The checkpoint interval for {self._name()} has been set to {cp} ms which is "
+                             f"not a multiple of its slide time ({slide} ms). Please set it to a multiple "
+                             f"of {slide} ms.")
         for p in self._parents:
             p._validate()
 
+    def _check_not_started(self, what: str) -> None:
+        if self._zero_ms is not None:
+            raise RuntimeError(f"Cannot change {what} of a DStream after streaming context has started")
+
     def _is_time_valid(self, t: int) -> bool:
         if self._zero_ms is None:
-            raise RuntimeError(f"{type(self).__name__} created at {self._creation_site} has not been "
-                               "initialized: the StreamingContext has not been started")
+            raise RuntimeError(f"{self._name()} has not been initialized: the StreamingContext "
+                               "has not been started")
         return t > self._zero_ms and (t - self._zero_ms) % self._slide_ms == 0
 
     def _get_or_compute(self, t: int) -> RDD | None:
-        """The RDD for batch time ``t``, computed once and remembered."""
+        """The RDD for batch time ``t`` (None if the stream has none then),
+        computed once and remembered; persisted and marked for checkpointing
+        as the stream asks."""
         with self._lock:
             if t in self._generated:
                 return self._generated[t]
@@ -107,90 +144,118 @@ class DStream:
                 return None
             rdd = self._compute(t)
             if rdd is not None:
-                if self._storage_level is not None:
+                if self._storage_level is not None and rdd._storage_level is None:
                     rdd.persist(self._storage_level)
                 if self._checkpoint_ms is not None and (t - self._zero_ms) % self._checkpoint_ms == 0:  # type: ignore[operator]
-                    if self._sc._checkpoint_dir is not None:
-                        rdd.checkpoint()
-                    else:
-                        rdd.localCheckpoint()
+                    rdd.checkpoint()
+                    self._marked_for_checkpoint.add(rdd.id())
                 self._generated[t] = rdd
             return rdd
 
     def _clear_metadata(self, t: int) -> None:
-        """Forget RDDs older than the remember duration (and unpersist them)."""
+        """Forget RDDs at or before ``t - rememberDuration``: unpersist them and
+        delete their checkpoint files (newer checkpoints have replaced them)."""
         with self._lock:
             limit = t - (self._remember_ms or self._slide_ms)
-            for old in [k for k in self._generated if k <= limit]:
-                rdd = self._generated.pop(old)
-                if rdd._storage_level is not None:
-                    rdd.unpersist()
+            old = [self._generated.pop(k) for k in [k for k in self._generated if k <= limit]]
+        for rdd in old:
+            if rdd._storage_level is not None:
+                rdd.unpersist()
+            if rdd.id() in self._marked_for_checkpoint:
+                self._marked_for_checkpoint.discard(rdd.id())
+                path = rdd.getCheckpointFile()
+                if path is not None:
+                    shutil.rmtree(path, ignore_errors=True)
         for p in self._parents:
             p._clear_metadata(t)
 
     def _slice_ms(self, begin: int, end: int) -> list[RDD]:
+        """RDDs of the valid times in ``[begin, end]``, both ends aligned down
+        to the slide grid (Spark's ``slice``)."""
         if self._zero_ms is None:
-            raise RuntimeError(f"{type(self).__name__} created at {self._creation_site} has not been "
-                               "initialized: slice() needs a started StreamingContext")
+            raise RuntimeError(f"{self._name()} has not been initialized: slice() needs a started "
+                               "StreamingContext")
         z, s = self._zero_ms, self._slide_ms
-        to_t = end if (end - z) % s == 0 else z + ((end - z) // s) * s
-        from_t = begin if (begin - z) % s == 0 else z + ((begin - z) // s) * s
+        to_t = z + ((end - z) // s) * s
+        from_t = z + ((begin - z) // s) * s
         rdds = []
-        t = from_t
-        while t <= to_t:
+        for t in range(from_t, to_t + 1, s):
             if t >= z:
                 rdd = self._get_or_compute(t)
                 if rdd is not None:
                     rdds.append(rdd)
-            t += s
         return rdds
 
     def _all_streams(self) -> Iterator["DStream"]:
-        yield self
-        for p in self._parents:
-            yield from p._all_streams()
+        """This stream and its ancestors (each once)."""
+        seen: set[int] = set()
+        stack: list[DStream] = [self]
+        while stack:
+            s = stack.pop()
+            if id(s) in seen:
+                continue
+            seen.add(id(s))
+            yield s
+            stack.extend(s._parents)
 
     # ------------------------------------------------------------- basic API
     def context(self) -> "StreamingContext":
+        """The StreamingContext this stream belongs to."""
         return self._ssc
 
     def slice(self, begin: Any, end: Any) -> list[RDD]:
-        """RDDs for the batch times in ``[begin, end]`` (datetimes or epoch seconds)."""
+        """The RDDs of the batch times in ``[begin, end]`` (datetimes or epoch
+        seconds; both included). Times are aligned down to the slide duration;
+        RDDs no longer remembered are computed again."""
         return self._slice_ms(time_to_ms(begin), time_to_ms(end))
 
     def cache(self) -> "DStream":
-        return self.persist(StorageLevel.MEMORY_ONLY)  # type: ignore[attr-defined]
+        """Persist this stream's RDDs at ``MEMORY_ONLY``."""
+        return self.persist(_MEMORY_ONLY)
 
     def persist(self, storageLevel: StorageLevel) -> "DStream":
-        """Persist every RDD this stream generates."""
+        """Persist every RDD this stream generates at ``storageLevel`` (until
+        it is forgotten). Only before the context starts."""
+        if not isinstance(storageLevel, StorageLevel):
+            raise TypeError(f"persist: storageLevel must be a StorageLevel, got {storageLevel!r}")
+        self._check_not_started("storage level")
         self.is_cached = True
-        self._storage_level = storageLevel
+        self._set_storage(storageLevel)
         return self
 
+    def _set_storage(self, level: StorageLevel) -> None:
+        self._storage_level = level
+
     def checkpoint(self, interval: float) -> "DStream":
-        """Checkpoint this stream's RDDs every ``interval`` seconds, cutting their lineage."""
+        """Checkpoint this stream's RDDs every ``interval`` seconds (a multiple
+        of the slide duration), cutting their lineage; the RDDs are persisted.
+        Needs ``StreamingContext.checkpoint(dir)`` before start."""
+        self._check_not_started("checkpoint interval")
         self.is_checkpointed = True
-        self._checkpoint_ms = to_ms(interval, "checkpoint interval")
+        ms = to_ms(interval, "checkpoint interval")
+        if self._storage_level is None:
+            self._set_storage(_MEMORY_ONLY)
+        self._checkpoint_ms = ms
         return self
 
     # --------------------------------------------------------- transformations
     def transform(self, func: Callable[..., RDD | None]) -> "DStream":
         """Apply an RDD-to-RDD function to every batch: ``func(rdd)`` or
-        ``func(time, rdd)``. Returning None yields no RDD for that batch."""
+        ``func(time, rdd)``. Returning None leaves the batch without an RDD
+        (its output operations do not run)."""
         if positional_arity(func) == 1:
-            one = func
-            func = lambda t, rdd: one(rdd)  # noqa: E731
+            func = _drop_time(func)
         return TransformedDStream(self, func)
 
     def transformWith(self, func: Callable[..., RDD | None], other: "DStream",
                       keepSerializer: bool = False) -> "DStream":
         """Combine this stream's and ``other``'s RDDs of each batch:
-        ``func(rdd_a, rdd_b)`` or ``func(time, rdd_a, rdd_b)``; a side with no
-        RDD for that time is passed as None."""
+        ``func(rdd_a, rdd_b)`` or ``func(time, rdd_a, rdd_b)``. The result
+        slides like this stream; a side with no RDD at that time is passed as
+        an empty RDD (as in PySpark)."""
         if positional_arity(func) == 2:
-            two = func
-            func = lambda t, a, b: two(a, b)  # noqa: E731
-        _same_slide("transformWith", self, other)
+            func = _drop_time(func)
+        _same_context(self, other)
         return TransformedWithDStream(self, other, func)
 
     def mapPartitionsWithIndex(self, f: Callable[[int, Iterator], Iterable],
@@ -204,19 +269,20 @@ class DStream:
         return self.mapPartitions(lambda it: map(f, it), preservesPartitioning)
 
     def flatMap(self, f: Callable[[Any], Iterable], preservesPartitioning: bool = False) -> "DStream":
-        return self.mapPartitions(lambda it: chain.from_iterable(map(f, it)), preservesPartitioning)
+        return self.mapPartitionsWithIndex(lambda _, it: chain.from_iterable(map(f, it)), preservesPartitioning)
 
     def filter(self, f: Callable[[Any], bool]) -> "DStream":
         return self.mapPartitions(lambda it: filter(f, it), True)
 
     def glom(self) -> "DStream":
+        """Each partition of each batch as one list."""
         return self.mapPartitions(lambda it: [list(it)])
 
     def mapValues(self, f: Callable[[Any], Any]) -> "DStream":
-        return self.mapPartitions(lambda it: ((k, f(v)) for k, v in it), True)
+        return self.map(lambda kv: (kv[0], f(kv[1])), preservesPartitioning=True)
 
     def flatMapValues(self, f: Callable[[Any], Iterable]) -> "DStream":
-        return self.mapPartitions(lambda it: ((k, x) for k, v in it for x in f(v)), True)
+        return self.flatMap(lambda kv: ((kv[0], x) for x in f(kv[1])), preservesPartitioning=True)
 
     def repartition(self, numPartitions: int) -> "DStream":
         return self.transform(lambda rdd: rdd.repartition(numPartitions))
@@ -225,7 +291,8 @@ class DStream:
         return self.transform(lambda rdd: rdd.partitionBy(numPartitions, partitionFunc))
 
     def count(self) -> "DStream":
-        """One record per batch: the number of records in it."""
+        """One record per batch: its number of records. A batch whose RDD has
+        no partitions yields no record (as in PySpark)."""
         return self.mapPartitions(lambda it: [sum(1 for _ in it)]).reduce(operator.add)
 
     def reduce(self, func: Callable[[Any, Any], Any]) -> "DStream":
@@ -242,14 +309,17 @@ class DStream:
 
     def reduceByKey(self, func: Callable[[Any, Any], Any], numPartitions: int | None = None) -> "DStream":
         n = numPartitions or self._sc.defaultParallelism
-        return self.transform(lambda rdd: rdd.reduceByKey(func, n))
+        return self.combineByKey(lambda x: x, func, func, n)
 
     def groupByKey(self, numPartitions: int | None = None) -> "DStream":
         n = numPartitions or self._sc.defaultParallelism
         return self.transform(lambda rdd: rdd.groupByKey(n))
 
     def union(self, other: "DStream") -> "DStream":
-        _same_slide("union", self, other)
+        """Both streams' records, batch by batch (this stream's first)."""
+        if self._slide_ms != other._slide_ms:
+            raise ValueError("the two DStream should have same slide duration "
+                             f"({self._slide_ms} ms and {other._slide_ms} ms)")
         return self.transformWith(lambda a, b: a.union(b), other, True)
 
     def cogroup(self, other: "DStream", numPartitions: int | None = None) -> "DStream":
@@ -275,40 +345,50 @@ class DStream:
     # ---------------------------------------------------------------- windows
     def _validate_window_param(self, window: float, slide: float | None) -> None:
         d = self._slide_ms
-        if to_ms(window, "windowDuration") % d:
-            raise ValueError(f"windowDuration must be multiple of the parent dstream's slide (batch) "
-                             f"duration ({d} ms), got {to_ms(window, 'windowDuration')} ms")
-        if slide is not None and to_ms(slide, "slideDuration") % d:
-            raise ValueError(f"slideDuration must be multiple of the parent dstream's slide (batch) "
-                             f"duration ({d} ms), got {to_ms(slide, 'slideDuration')} ms")
+        if int(window * 1000) % d:
+            raise ValueError("windowDuration must be multiple of the parent dstream's slide (batch) "
+                             f"duration ({d} ms); got {int(window * 1000)} ms")
+        if slide and int(slide * 1000) % d:
+            raise ValueError("slideDuration must be multiple of the parent dstream's slide (batch) "
+                             f"duration ({d} ms); got {int(slide * 1000)} ms")
+
+    def _slide_or_own(self, slideDuration: float | None) -> int:
+        return self._slide_ms if slideDuration is None else to_ms(slideDuration, "slideDuration")
 
     def window(self, windowDuration: float, slideDuration: float | None = None) -> "DStream":
-        """Every ``slideDuration`` seconds, the union of the batches of the last
-        ``windowDuration`` seconds (``(t - window, t]``), in batch order."""
+        """Every ``slideDuration`` seconds (default: this stream's slide), the
+        union of this stream's RDDs in ``(t - windowDuration, t]``, oldest first.
+        This stream's RDDs are persisted, since several windows read each."""
         from .window import WindowedDStream
         self._validate_window_param(windowDuration, slideDuration)
-        slide = self._slide_ms if slideDuration is None else to_ms(slideDuration, "slideDuration")
-        return WindowedDStream(self, to_ms(windowDuration, "windowDuration"), slide)
+        return WindowedDStream(self, to_ms(windowDuration, "windowDuration"), self._slide_or_own(slideDuration))
 
     def reduceByKeyAndWindow(self, func: Callable[[Any, Any], Any], invFunc: Callable[[Any, Any], Any] | None,
                              windowDuration: float, slideDuration: float | None = None,
                              numPartitions: int | None = None,
                              filterFunc: Callable[[Any], bool] | None = None) -> "DStream":
-        """reduceByKey over a sliding window. With ``invFunc`` the window is
-        updated incrementally (add the new batches, "subtract" the old ones),
-        which needs a checkpoint directory; keys whose value drops to the
-        identity stay unless ``filterFunc`` removes them."""
+        """reduceByKey over a sliding window ``(t - windowDuration, t]``.
+
+        Without ``invFunc`` every window is reduced from its batches. With
+        ``invFunc`` (``invFunc(func(x, y), x) == y``) and a window of at least
+        five slides, each window is the previous one with the batches that left
+        "subtracted" and the new ones added; such a stream needs a checkpoint
+        directory. Keys whose value went back to the identity stay (e.g. count
+        0) unless ``filterFunc(kv)`` is false for them; ``filterFunc`` is
+        applied whenever batches are added."""
         from .window import ReducedWindowedDStream
         self._validate_window_param(windowDuration, slideDuration)
         n = numPartitions or self._sc.defaultParallelism
         reduced = self.reduceByKey(func, n)
-        if invFunc is None:
+        if not invFunc:
             return reduced.window(windowDuration, slideDuration).reduceByKey(func, n)
+        if reduced._storage_level is None:
+            reduced._set_storage(_MEMORY_ONLY)
 
         def reduce_func(t: Any, a: RDD | None, b: RDD) -> RDD:
             b = b.reduceByKey(func, n)
             r = a.union(b).reduceByKey(func, n) if a is not None else b
-            if filterFunc is not None:
+            if filterFunc:
                 r = r.filter(filterFunc)
             return r
 
@@ -316,21 +396,25 @@ class DStream:
             b = b.reduceByKey(func, n)
             joined = a.leftOuterJoin(b, n)
             return joined.mapValues(lambda vw: invFunc(vw[0], vw[1]) if vw[1] is not None else vw[0])
-        slide = self._slide_ms if slideDuration is None else to_ms(slideDuration, "slideDuration")
         return ReducedWindowedDStream(reduced, reduce_func, inv_reduce_func,
-                                      to_ms(windowDuration, "windowDuration"), slide)
+                                      to_ms(windowDuration, "windowDuration"), self._slide_or_own(slideDuration))
 
     def reduceByWindow(self, reduceFunc: Callable[[Any, Any], Any], invReduceFunc: Callable[[Any, Any], Any] | None,
                        windowDuration: float, slideDuration: float) -> "DStream":
+        """One record per window: all its records reduced with ``reduceFunc``
+        (incrementally with ``invReduceFunc``, see :meth:`reduceByKeyAndWindow`)."""
         keyed = self.map(lambda x: (1, x))
         reduced = keyed.reduceByKeyAndWindow(reduceFunc, invReduceFunc, windowDuration, slideDuration, 1)
         return reduced.map(lambda kv: kv[1])
 
     def countByWindow(self, windowDuration: float, slideDuration: float) -> "DStream":
+        """One record per window: its number of records (computed
+        incrementally, so a window that became empty counts 0)."""
         return self.map(lambda x: 1).reduceByWindow(operator.add, operator.sub, windowDuration, slideDuration)
 
     def countByValueAndWindow(self, windowDuration: float, slideDuration: float,
                               numPartitions: int | None = None) -> "DStream":
+        """``(value, count)`` of the values present in each window."""
         keyed = self.map(lambda x: (x, 1))
         counted = keyed.reduceByKeyAndWindow(operator.add, operator.sub, windowDuration, slideDuration,
                                              numPartitions)
@@ -338,21 +422,26 @@ class DStream:
 
     def groupByKeyAndWindow(self, windowDuration: float, slideDuration: float,
                             numPartitions: int | None = None) -> "DStream":
+        """``(key, values)`` per window, values in batch order (a
+        :class:`ResultIterable`). Keys without values in the window remain,
+        with no values, as in PySpark's incremental implementation."""
         ls = self.mapValues(lambda x: [x])
-        grouped = ls.reduceByKeyAndWindow(lambda a, b: a.extend(b) or a, lambda a, b: a[len(b):],
-                                          windowDuration, slideDuration, numPartitions)
+        grouped = ls.reduceByKeyAndWindow(_concat, _drop_prefix, windowDuration, slideDuration, numPartitions)
         return grouped.mapValues(ResultIterable)
 
     # ------------------------------------------------------------------ state
     def updateStateByKey(self, updateFunc: Callable[[list, Any], Any], numPartitions: int | None = None,
                          initialRDD: Any = None) -> "DStream":
-        """Running state per key: ``updateFunc(new_values, old_state)`` is called
-        for every key with new values or existing state, every batch; returning
-        None removes the key. Needs a checkpoint directory."""
+        """Running state per key. Every batch, ``updateFunc(new_values, state)``
+        is called for every key that has new values or a state (keys with a
+        state but no new values get ``[]``; new keys get ``state=None``, or
+        their ``initialRDD`` value in the first batch); returning None removes
+        the key. The state is a new RDD per batch (the previous one is not
+        mutated). Needs a checkpoint directory (``ssc.checkpoint(dir)``)."""
         from .state import StateDStream
         n = numPartitions or self._sc.defaultParallelism
         if initialRDD is not None and not isinstance(initialRDD, RDD):
-            initialRDD = self._sc.parallelize(initialRDD)
+            initialRDD = self._sc.parallelize(list(initialRDD))
 
         def reduce_func(t: Any, a: RDD | None, b: RDD) -> RDD:
             if a is None:
@@ -366,22 +455,33 @@ class DStream:
 
     def mapWithState(self, spec: Any) -> Any:
         """Per-key state with a mapping function, timeouts and an initial
-        state (fluvial's counterpart of Scala's ``mapWithState``); see
-        :class:`fluvial.streaming.StateSpec`."""
+        state; returns the mapped values per batch, and ``stateSnapshots()``
+        the full state table. fluvial's counterpart of Scala's
+        ``mapWithState``; see :mod:`fluvial.streaming.state` for the
+        semantics and an example."""
         from .state import MapWithStateDStream
         return MapWithStateDStream(self, spec)
 
     # ------------------------------------------------------------------ output
     def foreachRDD(self, func: Callable[..., Any]) -> None:
-        """Run ``func(rdd)`` or ``func(time, rdd)`` on every batch's RDD, in the
-        batch's job; output operations of a batch run in declaration order."""
+        """Run ``func(rdd)`` or ``func(time, rdd)`` on the driver for every
+        batch that has an RDD. Output operations run batch after batch, and
+        within a batch in the order they were declared. An exception fails
+        the batch and stops the context (see ``awaitTermination``)."""
         if positional_arity(func) == 1:
-            one = func
-            func = lambda t, rdd: one(rdd)  # noqa: E731
+            func = _drop_time(func)
         ForEachDStream(self, func, "foreachRDD")
 
     def pprint(self, num: int = 10) -> None:
-        """Print the first ``num`` records of every batch under a time header."""
+        """Print the first ``num`` records of every batch, PySpark's layout::
+
+            -------------------------------------------
+            Time: 2024-05-01 12:00:01
+            -------------------------------------------
+            record
+            ...            (only when there are more than num records)
+            <blank line>
+        """
         def take_and_print(t: Any, rdd: RDD) -> None:
             taken = rdd.take(num + 1)
             print("-------------------------------------------")
@@ -395,31 +495,50 @@ class DStream:
         ForEachDStream(self, take_and_print, "pprint")
 
     def saveAsTextFiles(self, prefix: str, suffix: str | None = None) -> None:
-        """Write each batch with ``saveAsTextFile`` to ``prefix-<ms>[.suffix]``."""
-        def save(t: Any, rdd: RDD) -> None:
-            rdd.saveAsTextFile(rdd_to_filename(prefix, suffix, t))
-        ForEachDStream(self, save, "saveAsTextFiles")
+        """Save each batch with ``saveAsTextFile`` under ``prefix-<ms>`` or
+        ``prefix-<ms>.suffix`` (``<ms>`` the batch time in epoch milliseconds).
+        A directory that already exists is left as is (as PySpark does, so a
+        re-run batch does not fail)."""
+        def save(t_ms: int, rdd: RDD) -> None:
+            try:
+                rdd.saveAsTextFile(rdd_to_filename(prefix, suffix, t_ms))
+            except FileExistsError:
+                pass
+        ForEachDStream(self, save, "saveAsTextFiles", time_as_ms=True)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}@{self._creation_site}"
+        return f"<{self._name()}>"
 
 
-def _same_slide(op: str, a: DStream, b: DStream) -> None:
-    if a._slide_ms != b._slide_ms:
-        raise ValueError(f"{op}: the two DStreams should have same slide duration "
-                         f"({a._slide_ms} ms vs {b._slide_ms} ms)")
+def _drop_time(func: Callable[..., Any]) -> Callable[..., Any]:
+    def without_time(_t: Any, *rdds: Any) -> Any:
+        return func(*rdds)
+    return without_time
+
+
+def _concat(a: list, b: list) -> list:
+    return a + b
+
+
+def _drop_prefix(a: list, b: list) -> list:
+    return a[len(b):]
+
+
+def _same_context(a: DStream, b: DStream) -> None:
     if a._ssc is not b._ssc:
-        raise ValueError(f"{op}: the two DStreams belong to different StreamingContexts")
+        raise ValueError("the two DStreams belong to different StreamingContexts")
 
 
 class TransformedDStream(DStream):
-    """``func(time, rdd)`` applied to each parent RDD; consecutive transforms
-    fuse into one function unless the parent is cached or checkpointed."""
+    """``func(time, rdd)`` applied to each parent RDD. A transform of an
+    uncached, uncheckpointed TransformedDStream fuses with it into one
+    function (the intermediate stream is then not computed at all)."""
+
+    _function_attrs = ("func",)
 
     def __init__(self, prev: DStream, func: Callable[[Any, RDD], RDD | None]) -> None:
-        if isinstance(prev, TransformedDStream) and not prev.is_cached and not prev.is_checkpointed:
-            prev_func = prev.func
-            self.func: Callable[[Any, RDD], RDD | None] = lambda t, rdd: func(t, prev_func(t, rdd))
+        if type(prev) is TransformedDStream and not prev.is_cached and not prev.is_checkpointed:
+            self.func: Callable[[Any, RDD], RDD | None] = _Composed(func, prev.func)
             self.prev = prev.prev
         else:
             self.func = func
@@ -433,33 +552,57 @@ class TransformedDStream(DStream):
         return self.func(batch_datetime(t), parent)
 
 
+class _Composed:
+    """``outer(t, inner(t, rdd))``; a None from ``inner`` short-circuits."""
+
+    def __init__(self, outer: Callable, inner: Callable) -> None:
+        self.outer, self.inner = outer, inner
+
+    def __call__(self, t: Any, rdd: RDD) -> RDD | None:
+        mid = self.inner(t, rdd)
+        return None if mid is None else self.outer(t, mid)
+
+
 class TransformedWithDStream(DStream):
-    def __init__(self, a: DStream, b: DStream, func: Callable[[Any, RDD | None, RDD | None], RDD | None]) -> None:
-        super().__init__(a._ssc, [a, b])
+    """``func(time, a, b)`` over two parents; a missing side is an empty RDD."""
+
+    _function_attrs = ("func",)
+
+    def __init__(self, a: DStream, b: DStream, func: Callable[[Any, RDD, RDD], RDD | None]) -> None:
+        super().__init__(a._ssc, [a, b], a._slide_ms)
         self.func = func
 
     def _compute(self, t: int) -> RDD | None:
         a = self._parents[0]._get_or_compute(t)
         b = self._parents[1]._get_or_compute(t)
-        return self.func(batch_datetime(t), a, b)
+        return self.func(batch_datetime(t), a if a is not None else self._sc.emptyRDD(),
+                         b if b is not None else self._sc.emptyRDD())
 
 
 class ForEachDStream(DStream):
-    """An output operation: registers itself with the context's graph."""
+    """An output operation: registers itself with the context's graph. Its
+    job for a batch runs ``func(time, rdd)`` on the driver (``time`` a
+    datetime, or epoch milliseconds with ``time_as_ms``)."""
 
-    def __init__(self, parent: DStream, func: Callable[[Any, RDD], Any], name: str) -> None:
+    _function_attrs = ("func",)
+
+    def __init__(self, parent: DStream, func: Callable[[Any, RDD], Any], name: str,
+                 time_as_ms: bool = False) -> None:
         super().__init__(parent._ssc, [parent])
         self.func = func
-        self.name = name
-        self.description = f"{name} at {self._creation_site}"
+        self._time_as_ms = time_as_ms
+        self.name = f"{name} at {self._creation_site}"
+        self.description = f"{self.name}\n{long_call_site()}"
         self._ssc._graph.add_output_stream(self)
 
     def _compute(self, t: int) -> RDD | None:
         return None
 
     def _job_for(self, t: int) -> Callable[[], None] | None:
+        """The batch's job, or None when the parent has no RDD for ``t``."""
         rdd = self._parents[0]._get_or_compute(t)
         if rdd is None:
             return None
-        when = batch_datetime(t)
-        return lambda: self.func(when, rdd)
+        when = t if self._time_as_ms else batch_datetime(t)
+        func = self.func
+        return lambda: func(when, rdd)

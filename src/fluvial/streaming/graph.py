@@ -8,13 +8,24 @@ from typing import Any, Callable
 
 @dataclass
 class Job:
-    """One output operation of one batch."""
+    """One output operation of one batch. ``output_op_id`` numbers the
+    batch's jobs from 0 in declaration order (as Spark's JobSet does)."""
 
     time: int
     output_op_id: int
     name: str
     description: str
     run: Callable[[], Any]
+
+
+class GenerateError(Exception):
+    """Computing a batch's RDDs failed; ``operation`` names the output
+    operation whose RDDs were being computed."""
+
+    def __init__(self, operation: str, cause: BaseException) -> None:
+        super().__init__(operation)
+        self.operation = operation
+        self.cause = cause
 
 
 class DStreamGraph:
@@ -35,20 +46,28 @@ class DStreamGraph:
         with self._lock:
             self.output_streams.append(stream)
 
+    def remember(self, duration_ms: int) -> None:
+        with self._lock:
+            if self.remember_ms is not None:
+                raise ValueError(f"Remember duration already set as {self.remember_ms} ms. "
+                                 "Cannot set it again.")
+            self.remember_ms = duration_ms
+
     def validate(self) -> None:
         if not self.output_streams:
             raise ValueError("No output operations registered, so nothing to execute: add one with "
                              "foreachRDD, pprint or saveAsTextFiles before start()")
-        for s in self.output_streams:
-            s._validate()
 
     def start(self, zero_ms: int) -> None:
-        """Fix the zero time and remember durations of every stream."""
+        """Fix the zero time and remember durations of every stream, check
+        them (Spark's validateAtStart), then start the input streams."""
         self.zero_ms = zero_ms
         for s in self.output_streams:
             s._initialize(zero_ms)
         for s in self.output_streams:
             s._remember(self.remember_ms)
+        for s in self.output_streams:
+            s._validate()
         for s in self.input_streams:
             s.start()
 
@@ -57,12 +76,16 @@ class DStreamGraph:
             s.stop()
 
     def generate_jobs(self, t: int) -> list[Job]:
-        """Compute the RDDs of batch ``t`` and one job per output operation that has one."""
-        jobs = []
-        for i, out in enumerate(self.output_streams):
-            run = out._job_for(t)
+        """Compute the RDDs of batch ``t`` and one job per output operation
+        that has an RDD then; raises :class:`GenerateError`."""
+        jobs: list[Job] = []
+        for out in self.output_streams:
+            try:
+                run = out._job_for(t)
+            except BaseException as exc:  # noqa: BLE001 - re-raised with the operation's name
+                raise GenerateError(f"generating the RDDs of {out.name}", exc) from exc
             if run is not None:
-                jobs.append(Job(t, i, out.name, out.description, run))
+                jobs.append(Job(t, len(jobs), out.name, out.description, run))
         return jobs
 
     def clear_metadata(self, t: int) -> None:

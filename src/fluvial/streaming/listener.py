@@ -302,6 +302,10 @@ class ListenerBus:
             self._thread = threading.Thread(target=self._run, name="fluvial-listener-bus", daemon=True)
             self._thread.start()
 
+    def on_bus_thread(self) -> bool:
+        """Whether the caller is a listener callback (running on the bus thread)."""
+        return self._thread is not None and threading.current_thread() is self._thread
+
     def post(self, event: _Event) -> None:
         self._queue.put(event)
 

@@ -1,11 +1,17 @@
 """Cutting time into batches and running their jobs.
 
-The generator thread waits on the clock for each batch boundary
-``start + k * batchDuration``, has receivers hand over their blocks, computes
-the batch's RDDs and queues one job per output operation. The job thread runs
-batches strictly in time order and their jobs in declaration order. A job that
-raises fails its batch: the error (with the batch time and the operation) is
-handed to the context, which stops; later batches are not run.
+The generator thread waits on the clock for each batch time
+``start + k * batchDuration`` (``start`` being the first multiple of the
+batch duration after the clock's time at ``start()``, as in Spark's
+JobGenerator), has the receivers hand over their blocks, computes the batch's
+RDDs and queues one job per output operation. The job thread runs batches
+strictly in time order and a batch's jobs in declaration order.
+
+A job that raises fails its batch: the remaining jobs of the batch and all
+later batches are not run, and the error (a :class:`BatchFailedError` naming
+the batch time and the output operation) is handed to the context, which
+stops. A batch with no job (no output operation had an RDD for it) posts no
+listener events, as in Spark.
 """
 from __future__ import annotations
 
@@ -14,8 +20,9 @@ import queue
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Callable
 
+from .graph import GenerateError
 from .listener import (BatchInfo, OutputOperationInfo, StreamingListenerBatchCompleted,
                        StreamingListenerBatchStarted, StreamingListenerBatchSubmitted,
                        StreamingListenerOutputOperationCompleted, StreamingListenerOutputOperationStarted)
@@ -32,14 +39,15 @@ def _now_ms() -> int:
 
 
 class BatchFailedError(RuntimeError):
-    """A batch failed. ``batch_time`` is its time in ms, ``operation`` the
-    output operation (or ``generating RDDs``) that failed; ``__cause__`` is the
-    original exception."""
+    """A batch failed. ``batch_time`` is its time in epoch ms, ``operation``
+    what failed (``output operation 0 (foreachRDD at app.py:12)`` or
+    ``generating the RDDs of ...``); ``__cause__`` is the original exception,
+    of its original type even when it was raised in a worker process."""
 
     def __init__(self, batch_time: int, operation: str, cause: BaseException) -> None:
         self.batch_time = batch_time
         self.operation = operation
-        super().__init__(f"Batch {batch_datetime(batch_time)} ({batch_time} ms) failed in {operation}: "
+        super().__init__(f"Batch {batch_time} ms ({batch_datetime(batch_time)}) failed in {operation}: "
                          f"{type(cause).__name__}: {cause}")
         self.__cause__ = cause
 
@@ -57,20 +65,31 @@ class JobScheduler:
         self._last_done = -1
         self._failed = False
         self._finished = False
+        self._abort = False
         self._gen_thread: threading.Thread | None = None
         self._job_thread: threading.Thread | None = None
-        self.last_batch_info: BatchInfo | None = None
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> None:
+        """Fix the first batch time, initialize and validate the graph (which
+        may raise), then start the generator and job threads."""
         now = self.clock.time_ms()
         self.start_ms = (now // self.batch_ms + 1) * self.batch_ms
         self.ssc._graph.start(self.start_ms - self.batch_ms)
+
+    def start_threads(self) -> None:
         self._gen_thread = threading.Thread(target=self._generate_loop, daemon=True,
                                             name="fluvial-job-generator")
         self._job_thread = threading.Thread(target=self._job_loop, daemon=True, name="fluvial-job-runner")
         self._job_thread.start()
         self._gen_thread.start()
+
+    def on_scheduler_thread(self) -> bool:
+        return threading.current_thread() in (self._gen_thread, self._job_thread)
+
+    def abort(self) -> None:
+        """Run no further job (the one running finishes)."""
+        self._abort = True
 
     def stop_generating(self) -> None:
         self._gen_stop.set()
@@ -78,9 +97,22 @@ class JobScheduler:
         if self._gen_thread is not None and self._gen_thread is not threading.current_thread():
             self._gen_thread.join()
 
-    def stop_running(self, drain: bool) -> None:
-        """Stop the job thread after the queued batches (``drain``) or after the current job."""
+    def generate_pending(self, pending: Callable[[], bool], deadline: float) -> None:
+        """After generation stopped: generate further batches at once (not
+        waiting for the clock) while ``pending()`` says received data is left."""
+        while pending() and not self._failed and time.monotonic() < deadline:
+            t = self.start_ms if self._last_generated < 0 else self._last_generated + self.batch_ms
+            if not self.generate(t):
+                return
+
+    def stop_running(self, drain: bool, timeout: float | None = None) -> None:
+        """Stop the job thread after the queued batches (``drain``, waiting at
+        most ``timeout`` seconds for them) or after the job now running."""
+        if drain and not self.wait_until_done(self._last_generated, timeout):
+            log.warning("graceful stop timed out with batches still queued; they are dropped")
+            drain = False
         if not drain:
+            self._abort = True
             while True:
                 try:
                     self._jobs.get_nowait()
@@ -122,26 +154,32 @@ class JobScheduler:
             t += self.batch_ms
 
     def generate(self, t: int) -> bool:
+        """Allocate received blocks to batch ``t``, compute its jobs and queue
+        them. False (and the context told) if that failed."""
         ssc = self.ssc
         try:
             ssc._receiver_tracker.allocate(t)
             jobs = ssc._graph.generate_jobs(t)
+        except GenerateError as exc:
+            self._fail(BatchFailedError(t, exc.operation, exc.cause))
+            return False
         except BaseException as exc:  # noqa: BLE001 - reported to the context
-            self._fail(BatchFailedError(t, "generating RDDs", exc))
+            self._fail(BatchFailedError(t, "allocating received blocks", exc))
             return False
         info = BatchInfo(t, ssc._input_info.take(t), _now_ms())
         for job in jobs:
             info._output_operation_infos[job.output_op_id] = OutputOperationInfo(
                 t, job.output_op_id, job.name, job.description)
         self._last_generated = t
-        ssc._bus.post(StreamingListenerBatchSubmitted(info))
+        if jobs:
+            ssc._bus.post(StreamingListenerBatchSubmitted(info))
         self._jobs.put((t, jobs, info))
         return True
 
     def _job_loop(self) -> None:
         while True:
             item = self._jobs.get()
-            if item is None:
+            if item is None or self._abort:
                 return
             t, jobs, info = item
             if not self._run_batch(t, jobs, info):
@@ -149,9 +187,12 @@ class JobScheduler:
 
     def _run_batch(self, t: int, jobs: list, info: BatchInfo) -> bool:
         bus = self.ssc._bus
-        info._processing_start_time = _now_ms()
-        bus.post(StreamingListenerBatchStarted(info))
+        if jobs:
+            info._processing_start_time = _now_ms()
+            bus.post(StreamingListenerBatchStarted(info))
         for job in jobs:
+            if self._abort:
+                return False
             op = info._output_operation_infos[job.output_op_id]
             op._start_time = _now_ms()
             bus.post(StreamingListenerOutputOperationStarted(op))
@@ -163,20 +204,25 @@ class JobScheduler:
                 bus.post(StreamingListenerOutputOperationCompleted(op))
                 info._processing_end_time = _now_ms()
                 bus.post(StreamingListenerBatchCompleted(info))
-                self._fail(BatchFailedError(t, f"output operation {job.output_op_id} ({job.description})", exc))
+                self._fail(BatchFailedError(t, f"output operation {job.output_op_id} ({job.name})", exc))
                 return False
             op._end_time = _now_ms()
             bus.post(StreamingListenerOutputOperationCompleted(op))
-        info._processing_end_time = _now_ms()
-        self.last_batch_info = info
+        if self._abort:
+            return False
         try:
             self.ssc._graph.clear_metadata(t)
             self.ssc._receiver_tracker.cleanup(t)
         except BaseException as exc:  # noqa: BLE001
             self._fail(BatchFailedError(t, "clearing old batches", exc))
             return False
-        bus.post(StreamingListenerBatchCompleted(info))
-        self.ssc._on_batch_completed(info)
+        if jobs:
+            info._processing_end_time = _now_ms()
+            bus.post(StreamingListenerBatchCompleted(info))
+            try:
+                self.ssc._on_batch_completed(info)
+            except Exception:  # noqa: BLE001 - internal hooks (rate control) must not fail a batch
+                log.exception("batch-completion hook failed for batch %d ms", t)
         with self._done:
             self._last_done = t
             self._done.notify_all()

@@ -1,9 +1,60 @@
-"""Stateful streams: updateStateByKey and mapWithState.
+"""Stateful streams: ``updateStateByKey`` and ``mapWithState``.
 
-State RDDs are persisted and periodically checkpointed (a checkpoint directory
-is required, as in Spark), so lineage and recovery time stay bounded. Each
-batch's state is a new RDD: the previous batch's state is never mutated, so a
-re-run batch sees exactly the state it saw the first time.
+Both keep their state as one RDD per batch, persisted and checkpointed
+periodically (so a checkpoint directory is required, as in Spark), which
+bounds lineage over a long run. The previous batch's state is never mutated:
+each batch builds a new state from it.
+
+``mapWithState`` (fluvial's counterpart of Scala's ``mapWithState``)
+---------------------------------------------------------------------
+``stream.mapWithState(StateSpec.function(f))`` calls ``f(key, value, state)``
+once per record of each batch, in the order the records arrive in their
+partition, and emits what ``f`` returns (None included). ``state`` is a
+:class:`State`: ``exists()``, ``get()``, ``getOption()``, ``update(v)``,
+``remove()``, ``isTimingOut()``. A state that is neither updated nor removed
+keeps its previous value. ``f`` may also take ``(time, key, value, state)``,
+``time`` being the batch's ``datetime``.
+
+Options on the spec: ``initialState(rdd_or_pairs)`` (states present before
+the first batch), ``numPartitions(n)`` (default ``defaultParallelism``) and
+``timeout(seconds)``: a key that has received no record for more than
+``seconds`` is timed out at the next batch: ``f(key, None, state)`` is called
+once with ``state.isTimingOut()`` true (``update``/``remove`` are then
+errors), its return value is emitted, and the key is dropped. Receiving a
+record, even one that leaves the state unchanged, resets the key's timer.
+Unlike Scala, which looks for timed-out keys only in checkpointing batches,
+fluvial checks every batch, so a timeout fires at the first batch after it
+expires.
+
+``mapped.stateSnapshots()`` is the stream of the whole ``(key, state)``
+table after each batch.
+
+Example::
+
+    import tempfile
+    from fluvial import SparkContext
+    from fluvial.streaming import StateSpec, StreamingContext
+    from fluvial.testing import ListSink, ManualClock, queue_source
+
+    def running_count(word, one, state):
+        if state.isTimingOut():
+            return (word, "expired", state.get())
+        total = (state.getOption() or 0) + one
+        state.update(total)
+        return (word, total)
+
+    sc = SparkContext("local", "mapWithState example")
+    clock = ManualClock()
+    ssc = StreamingContext(sc, 1, clock=clock)
+    ssc.checkpoint(tempfile.mkdtemp())
+    words = queue_source(ssc, [["a", "b", "a"], ["b"], [], []])
+    counts = words.map(lambda w: (w, 1)).mapWithState(StateSpec.function(running_count).timeout(2))
+    mapped, tables = ListSink(counts), ListSink(counts.stateSnapshots())
+    ssc.start()
+    clock.advance(4)                      # batches at t = 1, 2, 3, 4 s
+    ssc.stop()
+    assert mapped.batches == [[("a", 1), ("b", 1), ("a", 2)], [("b", 2)], [], [("a", "expired", 2)]]
+    assert [dict(t) for t in tables.batches] == [{"a": 2, "b": 1}, {"a": 2, "b": 2}, {"a": 2, "b": 2}, {"b": 2}]
 """
 from __future__ import annotations
 
@@ -13,12 +64,19 @@ from ..core.rdd import RDD
 from ..core.shuffle import Partitioner, one_to_one, portable_hash
 from ..core.storage import StorageLevel
 from .dstream import DStream
-from .util import batch_datetime, to_ms
+from .util import batch_datetime, positional_arity, to_ms
+
+__all__ = ["State", "StateSpec", "StateDStream", "MapWithStateDStream"]
+
+_MEMORY_ONLY: StorageLevel = StorageLevel.MEMORY_ONLY  # type: ignore[attr-defined]
 
 
 class StateDStream(DStream):
-    """State at ``t`` = ``func(t, state at t - slide (or the initial RDD), batch at t)``;
-    with no batch RDD at ``t`` the previous state carries over."""
+    """updateStateByKey (Spark's ``PythonStateDStream``): state at ``t`` =
+    ``func(t, state at t - slide (or the initial RDD), batch at t)``; when the
+    parent has no RDD at ``t`` the previous state carries over unchanged."""
+
+    _function_attrs = ("func",)
 
     def __init__(self, parent: DStream, func: Callable[[Any, RDD | None, RDD], RDD],
                  initial: RDD | None) -> None:
@@ -26,7 +84,7 @@ class StateDStream(DStream):
         self.func = func
         self.initial = initial
         self._must_checkpoint = True
-        self.persist(StorageLevel.MEMORY_ONLY)  # type: ignore[attr-defined]
+        self._set_storage(_MEMORY_ONLY)
 
     def _compute(self, t: int) -> RDD | None:
         last = self._get_or_compute(t - self._slide_ms)
@@ -47,17 +105,21 @@ class State:
         self._removed = False
 
     def exists(self) -> bool:
+        """Whether the key has a state (False after ``remove()``)."""
         return self._exists
 
     def get(self) -> Any:
+        """The state; ``LookupError`` when there is none (check ``exists()``)."""
         if not self._exists:
-            raise KeyError("State is not set: check exists() before get()")
+            raise LookupError("State is not set: check exists() or use getOption()")
         return self._value
 
     def getOption(self) -> Any:
+        """The state, or None when there is none."""
         return self._value if self._exists else None
 
     def update(self, newState: Any) -> None:
+        """Set the state (kept from this batch on)."""
         if self._removed:
             raise ValueError("Cannot update the state after it has been removed")
         if self._timing_out:
@@ -65,13 +127,15 @@ class State:
         self._value, self._exists, self._updated = newState, True, True
 
     def remove(self) -> None:
+        """Drop the key's state (from this batch on)."""
         if self._timing_out:
             raise ValueError("Cannot remove the state that is timing out; it is removed automatically")
         if self._removed:
             raise ValueError("Cannot remove the state that has already been removed")
-        self._exists, self._removed, self._value = False, True, None
+        self._exists, self._removed, self._updated, self._value = False, True, False, None
 
     def isTimingOut(self) -> bool:
+        """True in the one call made for a key whose timeout expired."""
         return self._timing_out
 
     def __repr__(self) -> str:
@@ -79,76 +143,87 @@ class State:
 
 
 class StateSpec:
-    """What mapWithState needs: ``mappingFunction(key, value, state) -> mapped``.
+    """What mapWithState needs: ``mappingFunction(key, value, state)`` (or
+    ``(time, key, value, state)``) and, optionally, an initial state, a
+    number of partitions and a timeout in seconds. The builder methods return
+    the spec, as in Scala: ``StateSpec.function(f).timeout(30)``."""
 
-    ``initialState`` (an RDD or list of ``(key, state)``), ``numPartitions`` and
-    ``timeout`` (seconds of inactivity after which the function is called once
-    more with ``value=None`` and ``state.isTimingOut()`` true, then the key is
-    dropped) are optional. Builder methods return the spec, as in Scala."""
-
-    def __init__(self, mappingFunction: Callable[[Any, Any, State], Any], initialState: Any = None,
+    def __init__(self, mappingFunction: Callable[..., Any], initialState: Any = None,
                  numPartitions: int | None = None, timeout: float | None = None) -> None:
         if not callable(mappingFunction):
             raise TypeError(f"StateSpec: mappingFunction must be callable, got {mappingFunction!r}")
         self.mappingFunction = mappingFunction
+        self._with_time = positional_arity(mappingFunction) >= 4
         self._initial = initialState
-        self._num_partitions = numPartitions
-        self._timeout_ms = to_ms(timeout, "StateSpec timeout") if timeout is not None else None
+        self._num_partitions: int | None = None
+        self._timeout_ms: int | None = None
+        if numPartitions is not None:
+            self.numPartitions(numPartitions)
+        if timeout is not None:
+            self.timeout(timeout)
 
     @staticmethod
-    def function(mappingFunction: Callable[[Any, Any, State], Any]) -> "StateSpec":
+    def function(mappingFunction: Callable[..., Any]) -> "StateSpec":
         return StateSpec(mappingFunction)
 
     def initialState(self, rdd: Any) -> "StateSpec":
+        """``(key, state)`` pairs (an RDD or a list) present before the first batch."""
         self._initial = rdd
         return self
 
     def numPartitions(self, numPartitions: int) -> "StateSpec":
-        if not isinstance(numPartitions, int) or numPartitions <= 0:
+        if isinstance(numPartitions, bool) or not isinstance(numPartitions, int) or numPartitions <= 0:
             raise ValueError(f"StateSpec.numPartitions must be a positive integer, got {numPartitions!r}")
         self._num_partitions = numPartitions
         return self
 
     def timeout(self, seconds: float) -> "StateSpec":
+        """Time out keys idle for more than ``seconds``."""
         self._timeout_ms = to_ms(seconds, "StateSpec timeout")
         return self
 
 
 class MapWithStateRDD(RDD):
     """Partition i: one record ``(state_map, mapped_values)`` built from the
-    previous state's partition i and the batch's records of partition i."""
+    previous state's partition i and the batch's records of partition i.
+    ``state_map`` maps key to ``(state, last_update_ms)``."""
 
-    def __init__(self, prev: RDD, data: RDD, func: Callable, t: int, timeout_ms: int | None,
-                 partitioner: Partitioner) -> None:
+    _parent_attrs = ("_prev", "_data")
+
+    def __init__(self, prev: RDD, data: RDD, spec: StateSpec, t: int, partitioner: Partitioner) -> None:
         super().__init__(prev.ctx, [one_to_one(prev), one_to_one(data)], partitioner.numPartitions, partitioner)
         self._prev, self._data = prev, data
-        self._func, self._t, self._timeout_ms = func, t, timeout_ms
+        self._func, self._with_time = spec.mappingFunction, spec._with_time
+        self._t, self._timeout_ms = t, spec._timeout_ms
 
     def compute(self, split: int, tctx: Any) -> Iterator:
         previous = next(iter(self._prev.iterator(split, tctx)), ({}, []))[0]
         states = dict(previous)
         mapped = []
-        func, t = self._func, self._t
-        touched = set()
+        t, timeout = self._t, self._timeout_ms
+        when = batch_datetime(t)
+        func = self._func
+        call = (lambda k, v, st: func(when, k, v, st)) if self._with_time else func
         for k, v in self._data.iterator(split, tctx):
             entry = states.get(k)
             st = State(entry is not None, entry[0] if entry is not None else None)
-            mapped.append(func(k, v, st))
+            mapped.append(call(k, v, st))
             if st._removed:
                 states.pop(k, None)
-            elif st._updated:
+            elif st._updated or (st._exists and timeout is not None):
                 states[k] = (st._value, t)
-            touched.add(k)
-        if self._timeout_ms is not None:
-            limit = t - self._timeout_ms
-            for k in [k for k, (_, ts) in states.items() if ts < limit and k not in touched]:
+        if timeout is not None:
+            limit = t - timeout
+            for k in [k for k, (_, at) in states.items() if at < limit]:
                 st = State(True, states[k][0], timing_out=True)
-                mapped.append(func(k, None, st))
+                mapped.append(call(k, None, st))
                 del states[k]
         return iter([(states, mapped)])
 
 
 class _InitialStateRDD(RDD):
+    _parent_attrs = ("_pairs",)
+
     def __init__(self, pairs: RDD, t: int, partitioner: Partitioner) -> None:
         super().__init__(pairs.ctx, [one_to_one(pairs)], partitioner.numPartitions, partitioner)
         self._pairs, self._t = pairs, t
@@ -158,13 +233,21 @@ class _InitialStateRDD(RDD):
 
 
 class InternalMapWithStateDStream(DStream):
+    """The ``(state_map, mapped)`` records per partition; checkpointed every
+    10 slides by default (as in Spark)."""
+
+    _function_attrs = ("spec",)
+
     def __init__(self, parent: DStream, spec: StateSpec) -> None:
         super().__init__(parent._ssc, [parent])
         self.spec = spec
         n = spec._num_partitions or self._sc.defaultParallelism
         self.partitioner = Partitioner(n, portable_hash)
         self._must_checkpoint = True
-        self.persist(StorageLevel.MEMORY_ONLY)  # type: ignore[attr-defined]
+        self._set_storage(_MEMORY_ONLY)
+
+    def _default_checkpoint_ms(self) -> int:
+        return self._slide_ms * 10
 
     def _compute(self, t: int) -> RDD | None:
         n = self.partitioner.numPartitions
@@ -180,22 +263,24 @@ class InternalMapWithStateDStream(DStream):
         if data is None:
             data = self._sc.emptyRDD()
         data = data.partitionBy(n, portable_hash)
-        return MapWithStateRDD(prev, data, self.spec.mappingFunction, t, self.spec._timeout_ms, self.partitioner)
+        return MapWithStateRDD(prev, data, self.spec, t, self.partitioner)
 
 
 class MapWithStateDStream(DStream):
-    """The values returned by the mapping function, batch by batch. Use
-    :meth:`stateSnapshots` for the full ``(key, state)`` table after each batch."""
+    """The values returned by the mapping function, batch by batch (see the
+    module docstring). :meth:`stateSnapshots` gives the state table."""
 
     def __init__(self, parent: DStream, spec: StateSpec) -> None:
         if not isinstance(spec, StateSpec):
             raise TypeError(f"mapWithState takes a StateSpec, got {type(spec).__name__}")
-        self._internal = InternalMapWithStateDStream(parent, spec)
-        super().__init__(parent._ssc, [self._internal])
+        internal = InternalMapWithStateDStream(parent, spec)
+        super().__init__(parent._ssc, [internal])
+        self._internal = internal
 
     def _compute(self, t: int) -> RDD | None:
         rdd = self._internal._get_or_compute(t)
         return None if rdd is None else rdd.flatMap(lambda rec: rec[1])
 
     def stateSnapshots(self) -> DStream:
+        """``(key, state)`` for every key with a state, after each batch."""
         return self._internal.flatMap(lambda rec: ((k, v[0]) for k, v in rec[0].items()))

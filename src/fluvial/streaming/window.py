@@ -1,8 +1,9 @@
 """Windowed streams.
 
-A window at batch time ``t`` covers the parent's batches in
+A window at batch time ``t`` covers the parent's RDDs in
 ``(t - windowDuration, t]``. Both streams here produce an RDD only at times
-that are multiples of their slide duration after the zero time.
+that are multiples of their slide duration after the zero time, and keep
+their parent's RDDs for ``windowDuration`` longer than they keep their own.
 """
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from ..core.rdd import RDD
 from ..core.storage import StorageLevel
 from .dstream import DStream
 from .util import batch_datetime
+
+_MEMORY_ONLY: StorageLevel = StorageLevel.MEMORY_ONLY  # type: ignore[attr-defined]
 
 
 def _check_window(parent: DStream, window_ms: int, slide_ms: int) -> None:
@@ -25,15 +28,20 @@ def _check_window(parent: DStream, window_ms: int, slide_ms: int) -> None:
 
 
 class WindowedDStream(DStream):
-    """Union of the parent's RDDs in the window, in batch order. The parent is
-    persisted, since each of its RDDs is read by several windows."""
+    """Union of the parent's RDDs in the window, oldest first (an empty RDD
+    when there are none yet). The parent is persisted, since several windows
+    read each of its RDDs; persisting the window persists the parent instead
+    (the window's RDDs are unions of the parent's), as in Spark."""
 
     def __init__(self, parent: DStream, window_ms: int, slide_ms: int) -> None:
         _check_window(parent, window_ms, slide_ms)
         super().__init__(parent._ssc, [parent], slide_ms)
         self.window_ms = window_ms
         if parent._storage_level is None:
-            parent.persist(StorageLevel.MEMORY_ONLY)  # type: ignore[attr-defined]
+            parent._set_storage(_MEMORY_ONLY)
+
+    def _set_storage(self, level: StorageLevel) -> None:
+        self._parents[0]._set_storage(level)
 
     def _parent_remember_ms(self) -> int:
         return (self._remember_ms or self._slide_ms) + self.window_ms
@@ -43,18 +51,22 @@ class WindowedDStream(DStream):
         rdds = parent._slice_ms(t - self.window_ms + parent._slide_ms, t)
         if not rdds:
             return self._sc.emptyRDD()
-        return rdds[0] if len(rdds) == 1 else self._sc.union(rdds)
+        return self._sc.union(rdds)
 
 
 class ReducedWindowedDStream(DStream):
-    """reduceByKeyAndWindow with an inverse function.
+    """reduceByKeyAndWindow with an inverse function (Spark's
+    ``PythonReducedWindowedDStream``).
 
     When the previous window's result exists and the window is at least five
-    slides long, the new window is the previous one with the batches that left
-    "subtracted" (``inv_reduce_func``) and the batches that entered added
-    (``reduce_func``); otherwise the window is reduced from scratch. Results are
-    persisted and periodically checkpointed (a checkpoint directory is
-    required), which bounds lineage over a long run."""
+    slides long, the new window is the previous one with the parent's RDDs
+    that left ``inv_reduce_func``-ed out and those that entered
+    ``reduce_func``-ed in; otherwise the window is reduced from its RDDs
+    (``reduce_func(t, None, union)``), and is absent when it has none. Results
+    are persisted and checkpointed every ``max(slide, 10 s)`` (a checkpoint
+    directory is required), which bounds lineage over a long run."""
+
+    _function_attrs = ("reduce_func", "inv_reduce_func")
 
     def __init__(self, parent: DStream, reduce_func: Callable[[Any, RDD | None, RDD], RDD],
                  inv_reduce_func: Callable[[Any, RDD, RDD], RDD], window_ms: int, slide_ms: int) -> None:
@@ -64,7 +76,7 @@ class ReducedWindowedDStream(DStream):
         self.inv_reduce_func = inv_reduce_func
         self.window_ms = window_ms
         self._must_checkpoint = True
-        self.persist(StorageLevel.MEMORY_ONLY)  # type: ignore[attr-defined]
+        self._set_storage(_MEMORY_ONLY)
 
     def _parent_remember_ms(self) -> int:
         return (self._remember_ms or self._slide_ms) + self.window_ms
@@ -78,7 +90,7 @@ class ReducedWindowedDStream(DStream):
         previous = self._get_or_compute(prev_end)
         if previous is not None and self.window_ms >= self._slide_ms * 5:
             old = parent._slice_ms(prev_begin + ps, begin)
-            current = (self.inv_reduce_func(when, previous, self._sc.union(old)) if old else previous)
+            current = self.inv_reduce_func(when, previous, self._sc.union(old)) if old else previous
             new = parent._slice_ms(prev_end + ps, end)
             return self.reduce_func(when, current, self._sc.union(new)) if new else current
         rdds = parent._slice_ms(begin + ps, end)
