@@ -116,7 +116,7 @@ class SparkContext:
                 env = dict(self.environment)
                 env[ENV_VAR] = self._files.root
                 self._executor: Any = ProcessExecutor(self._cores, self._conf.getInt("spark.task.maxFailures", 4),
-                                                      env)
+                                                      env, store=self._blocks)
             elif kind == "inprocess":
                 self._executor = InProcessExecutor(self._cores)
             else:

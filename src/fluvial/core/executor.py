@@ -18,9 +18,9 @@ A later executor (e.g. on Ray) only has to implement ``run`` and ``shutdown``.
 """
 from __future__ import annotations
 
+import collections
 import os
 import pickle
-import queue
 import socket
 import subprocess
 import sys
@@ -32,7 +32,7 @@ from typing import Any, Protocol, Sequence
 import cloudpickle
 
 from . import broadcast as _broadcast
-from .task import Stage, TaskResult, run_task
+from .task import Stage, TaskResult, TaskSpec, run_task
 
 
 class WorkerLostError(RuntimeError):
@@ -64,7 +64,8 @@ class InProcessExecutor:
         """Run the tasks in order; ``monitor`` (optional) hears of each task and
         is checked for cancellation before each one."""
         results = []
-        for split, inputs in tasks:
+        for task in tasks:
+            split, inputs = (task.split, task.inputs) if isinstance(task, TaskSpec) else task
             if monitor is not None:
                 monitor.check()
                 monitor.task_started()
@@ -117,16 +118,28 @@ class _Worker:
 
 
 class ProcessExecutor:
-    """A fixed pool of ``parallelism`` worker processes, started at creation."""
+    """A fixed pool of ``parallelism`` worker processes, started at creation.
 
-    def __init__(self, parallelism: int, max_failures: int = 4, env: dict[str, str] | None = None) -> None:
+    Cached partitions a task creates stay in its worker process (the driver
+    records where); a later task reading them is queued for that worker, so a
+    persisted RDD -- such as a stream's state -- is not shipped back and forth
+    every batch. A task reading blocks kept by two workers runs on the one
+    keeping most of them and the others are fetched. When a worker dies, the
+    blocks it kept are forgotten and recomputed from lineage when next needed."""
+
+    def __init__(self, parallelism: int, max_failures: int = 4, env: dict[str, str] | None = None,
+                 store: Any = None) -> None:
         self.parallelism = parallelism
         self.max_failures = max(1, max_failures)
         self.python_paths: list[str] = []
+        self.store = store
         self._env = _worker_env(env)
-        self._queue: queue.Queue = queue.Queue()
+        self._cv = threading.Condition()
+        self._shared: collections.deque = collections.deque()
+        self._private: list[collections.deque] = [collections.deque() for _ in range(parallelism)]
         self._stage_bytes: dict[int, tuple[bytes, set[int]]] = {}
         self._closed = False
+        self._generation = [0] * parallelism
         self._workers = [_Worker(self._env) for _ in range(parallelism)]
         self._threads = [threading.Thread(target=self._serve, args=(i,), daemon=True,
                                           name=f"fluvial-executor-{i}") for i in range(parallelism)]
@@ -137,7 +150,30 @@ class ProcessExecutor:
     def worker_pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers]
 
-    def run(self, stage: Stage, tasks: Sequence[tuple[int, dict]], monitor: Any = None) -> list[TaskResult]:
+    def worker_key(self, index: int) -> tuple[int, int]:
+        """Identity of the process now serving slot ``index`` (changes when it is replaced)."""
+        return (index, self._generation[index])
+
+    def _put(self, item: tuple, worker: int | None = None) -> None:
+        with self._cv:
+            (self._shared if worker is None else self._private[worker]).append(item)
+            self._cv.notify_all()
+
+    def _place(self, spec: Any) -> int | None:
+        """The worker a task must run on (None: any), fetching blocks it reads
+        from other workers into its inputs."""
+        if not getattr(spec, "resident", None):
+            return None
+        live = {self.worker_key(i): i for i in range(self.parallelism)}
+        counts = collections.Counter(spec.resident.values())
+        target_key = max(counts, key=lambda k: (k in live, counts[k]))
+        for bid, key in list(spec.resident.items()):
+            if key != target_key or key not in live:
+                spec.inputs[bid] = self.fetch(key, [bid])[bid]
+                del spec.resident[bid]
+        return live.get(target_key)
+
+    def run(self, stage: Stage, tasks: Sequence[Any], monitor: Any = None) -> list[TaskResult]:
         """Run the tasks on the pool; results in task order. The first task to
         fail (in time) fails the stage; tasks not yet started are dropped.
         ``monitor`` (optional) hears of each task and is polled for
@@ -146,9 +182,10 @@ class ProcessExecutor:
         self._stage_bytes[stage.stage_id] = (payload, needed)
         futures = []
         try:
-            for split, inputs in tasks:
+            for spec in tasks:
+                spec = _as_spec(spec)
                 fut: Future = Future()
-                self._queue.put((stage.stage_id, split, inputs, 0, fut, monitor))
+                self._put(("task", stage.stage_id, spec, 0, fut, monitor), self._place(spec))
                 futures.append(fut)
             pending = set(futures)
             while pending:
@@ -166,19 +203,46 @@ class ProcessExecutor:
                 f.cancel()
             self._stage_bytes.pop(stage.stage_id, None)
 
+    def fetch(self, worker_key: Any, bids: list) -> dict:
+        """Copy blocks a worker keeps to the driver."""
+        index, generation = worker_key
+        if self._generation[index] != generation:
+            raise KeyError(f"blocks {bids} were lost with worker {worker_key}")
+        fut: Future = Future()
+        self._put(("fetch", list(bids), fut), index)
+        return fut.result()
+
+    def _next(self, index: int) -> tuple | None:
+        with self._cv:
+            while True:
+                if self._closed:
+                    return None
+                if self._private[index]:
+                    return self._private[index].popleft()
+                if self._shared:
+                    return self._shared.popleft()
+                self._cv.wait()
+
     def _serve(self, index: int) -> None:
         while True:
-            item = self._queue.get()
+            item = self._next(index)
             if item is None:
                 return
-            stage_id, split, inputs, attempt, fut, monitor = item
+            if item[0] == "fetch":
+                _, bids, fut = item
+                try:
+                    fut.set_result(self._fetch_from(index, bids))
+                except BaseException as exc:  # noqa: BLE001 - forwarded to the caller
+                    fut.set_exception(exc)
+                continue
+            _, stage_id, spec, attempt, fut, monitor = item
             if not fut.set_running_or_notify_cancel():
                 continue
             if monitor is not None:
                 monitor.task_started()
             while True:
                 try:
-                    result = self._run_on(index, stage_id, split, inputs, attempt)
+                    result = self._run_on(index, stage_id, spec, attempt)
                     if monitor is not None:
                         monitor.task_ended(True)
                     fut.set_result(result)
@@ -186,11 +250,11 @@ class ProcessExecutor:
                     attempt += 1
                     if not self._closed:
                         self._replace(index)
-                    if self._closed or attempt >= self.max_failures:
+                    if self._closed or attempt >= self.max_failures or spec.resident:
                         if monitor is not None:
                             monitor.task_ended(False)
                         fut.set_exception(WorkerLostError(
-                            f"task {split} of stage {stage_id} lost its worker {attempt} time(s): {lost}"))
+                            f"task {spec.split} of stage {stage_id} lost its worker {attempt} time(s): {lost}"))
                     else:
                         continue
                 except BaseException as exc:  # noqa: BLE001 - forwarded to the caller
@@ -201,10 +265,33 @@ class ProcessExecutor:
 
     def _replace(self, index: int) -> None:
         self._workers[index].close()
+        if self.store is not None:
+            self.store.forget_worker(self.worker_key(index))
+        self._generation[index] += 1
         if not self._closed:
             self._workers[index] = _Worker(self._env)
 
-    def _run_on(self, index: int, stage_id: int, split: int, inputs: dict, attempt: int) -> TaskResult:
+    def _exchange(self, index: int, message: bytes) -> Any:
+        worker = self._workers[index]
+        try:
+            worker.conn.send_bytes(message)
+            reply = worker.conn.recv_bytes()
+        except (EOFError, OSError) as exc:
+            code = worker.proc.poll()
+            raise WorkerLostError(f"worker pid {worker.proc.pid} exited (code {code}): {exc!r}") from None
+        return pickle.loads(reply)
+
+    def _dropped_blocks(self, index: int) -> list:
+        return [] if self.store is None else self.store.take_drops(self.worker_key(index))
+
+    def _fetch_from(self, index: int, bids: list) -> dict:
+        message = pickle.dumps(("fetch", bids, self._dropped_blocks(index)), protocol=5)
+        status, body = self._exchange(index, message)
+        if status != "ok":
+            raise KeyError(f"worker {index} could not return blocks {bids}: {body[1]}")
+        return body
+
+    def _run_on(self, index: int, stage_id: int, spec: Any, attempt: int) -> TaskResult:
         worker = self._workers[index]
         payload, needed = self._stage_bytes[stage_id]
         send_stage = None if stage_id in worker.stages else payload
@@ -212,22 +299,19 @@ class ProcessExecutor:
         for bid in needed - worker.broadcasts:
             new_bcasts[bid] = _broadcast.pickled_value(bid)
         dropped = worker.broadcasts - _broadcast.live_ids()
-        message = cloudpickle.dumps((stage_id, send_stage, split, attempt, inputs, new_bcasts, dropped),
-                                    protocol=5)
-        try:
-            worker.conn.send_bytes(pickle.dumps(list(self.python_paths)))
-            worker.conn.send_bytes(message)
-            reply = worker.conn.recv_bytes()
-        except (EOFError, OSError) as exc:
-            code = worker.proc.poll()
-            raise WorkerLostError(f"worker pid {worker.proc.pid} exited (code {code}): {exc!r}") from None
+        keep = self.store is not None
+        message = cloudpickle.dumps(("task", list(self.python_paths), stage_id, send_stage, spec.split, attempt,
+                                     spec.inputs, list(spec.resident), keep, new_bcasts, dropped,
+                                     self._dropped_blocks(index)), protocol=5)
+        status, body = self._exchange(index, message)
         worker.stages.add(stage_id)
         if len(worker.stages) > 64:
             worker.stages = {stage_id}
         worker.broadcasts |= set(new_bcasts)
         worker.broadcasts -= dropped
-        status, body = pickle.loads(reply)
         if status == "ok":
+            if keep and body.new_blocks:
+                body.worker = self.worker_key(index)
             return body
         exc_bytes, tb_text = body
         exc = None
@@ -237,19 +321,23 @@ class ProcessExecutor:
             except Exception:  # noqa: BLE001 - unpicklable exceptions fall back to text
                 exc = None
         if exc is None:
-            raise TaskFailedError(f"task {split} of stage {stage_id} failed in a worker:\n{tb_text}")
-        exc.add_note(f"raised in a worker process (task {split} of stage {stage_id}):\n{tb_text}")
+            raise TaskFailedError(f"task {spec.split} of stage {stage_id} failed in a worker:\n{tb_text}")
+        exc.add_note(f"raised in a worker process (task {spec.split} of stage {stage_id}):\n{tb_text}")
         raise exc
 
     def shutdown(self) -> None:
         if self._closed:
             return
-        self._closed = True
-        for _ in self._threads:
-            self._queue.put(None)
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
         for w in self._workers:
             w.close()
 
+
+def _as_spec(task: Any) -> Any:
+    """Accept a :class:`TaskSpec` or a plain ``(split, inputs)`` pair."""
+    return task if isinstance(task, TaskSpec) else TaskSpec(task[0], task[1])
 
 
 def _pickle_stage(stage: Stage) -> tuple[bytes, set[int]]:

@@ -223,6 +223,10 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
             parts = self.ctx._run_job(self, list, missing, checkpoint=False)
             for s, data in zip(missing, parts):
                 store.put(("rdd", self._id, s), data)
+        for s in range(self._num_partitions):  # checkpoint data lives in the driver
+            bid = ("rdd", self._id, s)
+            if store.location(bid) is not None:
+                store.put(bid, self.ctx._dag.read_block(bid))
         if not self._checkpoint_local:
             path = os.path.join(self.ctx._checkpoint_dir, f"rdd-{self._id}")
             os.makedirs(path, exist_ok=True)

@@ -16,7 +16,8 @@ from typing import Any, Callable, Iterable, Sequence
 from .jobs import Job, JobTracker, StageMonitor
 from .shuffle import NarrowDependency, ShuffleDependency
 from .storage import BlockStore
-from .task import Stage, TaskResult
+from .executor import WorkerLostError
+from .task import Stage, TaskResult, TaskSpec
 
 _MISSING = object()
 
@@ -64,19 +65,31 @@ class DAGScheduler:
     # -- internals ----------------------------------------------------------
     def _run_stage(self, stage: Stage, splits: Sequence[int], job: Job) -> list[TaskResult]:
         job.check()
-        tasks = [(split, self.task_inputs(stage.rdd, split)) for split in splits]
+        tasks = [self.task_spec(stage.rdd, split) for split in splits]
         name = f"{stage.kind} stage of {stage.rdd!r}" + (f": {stage.description}" if stage.description else "")
         record = self.tracker.start_stage(job, stage.stage_id, name, len(tasks))
         if self._listener:
             self._listener("stage_submitted", {"stage_id": stage.stage_id, "tasks": len(tasks),
                                                "kind": stage.kind})
         try:
-            results = self.executor.run(stage, tasks, StageMonitor(self.tracker, job, record))
+            for attempt in itertools.count(1):
+                try:
+                    results = self.executor.run(stage, tasks, StageMonitor(self.tracker, job, record))
+                    break
+                except WorkerLostError:
+                    # cached blocks kept by the dead worker are forgotten: plan again, recomputing them
+                    if attempt >= 4 or not any(t.resident for t in tasks):
+                        raise
+                    self._compute_shuffles(stage.rdd, job)
+                    tasks = [self.task_spec(stage.rdd, split) for split in splits]
         finally:
             self.tracker.end_stage(record)
         for r in results:
             for bid, data in r.new_blocks.items():
-                self.store.put(bid, data)
+                if r.worker is None:
+                    self.store.put(bid, data)
+                else:
+                    self.store.put_remote(bid, r.worker)
             if r.accumulator_updates:
                 self._on_accumulators(r.accumulator_updates)
         if self._listener:
@@ -116,22 +129,48 @@ class DAGScheduler:
         return found
 
     def task_inputs(self, rdd: Any, split: int) -> dict:
-        """Every stored block the task computing ``rdd[split]`` reads."""
+        """Every block the task computing ``rdd[split]`` reads, all held by the
+        driver (fetching any a worker keeps)."""
+        spec = self.task_spec(rdd, split)
+        for bid in spec.resident:
+            spec.inputs[bid] = self.read_block(bid)
+        return spec.inputs
+
+    def task_spec(self, rdd: Any, split: int) -> TaskSpec:
+        """The task computing ``rdd[split]``: driver-held blocks it reads go in
+        ``inputs``; blocks a worker keeps are listed in ``resident``."""
         inputs: dict = {}
+        resident: dict = {}
         stack = [(rdd, split)]
         seen: set[tuple[int, int]] = set()
+        store = self.store
         while stack:
             r, s = stack.pop()
             if (r._id, s) in seen:
                 continue
             seen.add((r._id, s))
             if r._keeps_blocks():
-                data = self.store.get(("rdd", r._id, s), _MISSING)
+                bid = ("rdd", r._id, s)
+                data = store.get(bid, _MISSING)
                 if data is not _MISSING:
-                    inputs[("rdd", r._id, s)] = data
+                    inputs[bid] = data
                     continue
-            r._own_inputs(s, inputs, self.store)
+                where = store.location(bid)
+                if where is not None:
+                    resident[bid] = where
+                    continue
+            r._own_inputs(s, inputs, store)
             for dep in r._deps:
                 if isinstance(dep, NarrowDependency):
                     stack.extend((dep.rdd, p) for p in dep.parents(s))
-        return inputs
+        return TaskSpec(split, inputs, resident)
+
+    def read_block(self, bid: tuple) -> Any:
+        """A block's data in the driver, fetched from its worker if it keeps it."""
+        data = self.store.get(bid, _MISSING)
+        if data is not _MISSING:
+            return data
+        where = self.store.location(bid)
+        if where is None:
+            raise KeyError(f"block {bid} is not stored")
+        return self.executor.fetch(where, [bid])[bid]

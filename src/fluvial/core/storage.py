@@ -63,28 +63,48 @@ BlockId = tuple  # (kind, owner_id, index): ("rdd", rdd_id, split) or ("shuffle"
 
 
 class BlockStore:
-    """Thread-safe map from block id to materialised data, owned by the driver.
+    """Where every block is, owned by the driver.
 
-    Guarantees: a block once put is returned unchanged until removed; removing
-    all blocks of one RDD or shuffle is idempotent (it runs from finalizers) and
-    costs only that owner's blocks."""
+    A block is either held here (its data) or *remote*: kept by the worker
+    process that computed it, which this store only knows the key of. Tasks
+    that read a remote block run on its worker. Removing an owner's blocks is
+    idempotent (it runs from finalizers); remote copies are dropped by their
+    worker the next time the executor talks to it (:meth:`take_drops`).
+    Guarantees: a block once put is returned unchanged until removed."""
 
     def __init__(self) -> None:
         self._owners: dict[tuple[str, int], dict[int, Any]] = {}
+        self._remote: dict[tuple[str, int], dict[int, Any]] = {}
+        self._drops: dict[Any, list[BlockId]] = {}
         self._lock = threading.Lock()
 
     def put(self, block_id: BlockId, data: Any) -> None:
+        """Hold ``data`` in the driver (a remote copy, if any, is dropped)."""
         kind, owner, index = block_id
         with self._lock:
             self._owners.setdefault((kind, owner), {})[index] = data
+            worker = self._remote.get((kind, owner), {}).pop(index, None)
+            if worker is not None:
+                self._drops.setdefault(worker, []).append(block_id)
+
+    def put_remote(self, block_id: BlockId, worker: Any) -> None:
+        kind, owner, index = block_id
+        with self._lock:
+            self._remote.setdefault((kind, owner), {})[index] = worker
 
     def get(self, block_id: BlockId, default: Any = None) -> Any:
+        """The block's data if the driver holds it, else ``default``."""
         kind, owner, index = block_id
         return self._owners.get((kind, owner), {}).get(index, default)
 
+    def location(self, block_id: BlockId) -> Any:
+        """The key of the worker keeping a remote block, or None."""
+        kind, owner, index = block_id
+        return self._remote.get((kind, owner), {}).get(index)
+
     def __contains__(self, block_id: BlockId) -> bool:
         kind, owner, index = block_id
-        return index in self._owners.get((kind, owner), ())
+        return index in self._owners.get((kind, owner), ()) or index in self._remote.get((kind, owner), ())
 
     def owner_blocks(self, kind: str, owner_id: int) -> dict[int, Any]:
         return dict(self._owners.get((kind, owner_id), {}))
@@ -92,11 +112,28 @@ class BlockStore:
     def remove_owner(self, kind: str, owner_id: int) -> None:
         with self._lock:
             self._owners.pop((kind, owner_id), None)
+            for index, worker in self._remote.pop((kind, owner_id), {}).items():
+                self._drops.setdefault(worker, []).append((kind, owner_id, index))
+
+    def take_drops(self, worker: Any) -> list[BlockId]:
+        """Remote blocks of ``worker`` removed since the last call."""
+        with self._lock:
+            return self._drops.pop(worker, [])
+
+    def forget_worker(self, worker: Any) -> None:
+        """``worker`` is gone: its blocks are lost (they are recomputed from lineage)."""
+        with self._lock:
+            for blocks in self._remote.values():
+                for index in [i for i, w in blocks.items() if w == worker]:
+                    del blocks[index]
+            self._drops.pop(worker, None)
 
     def block_count(self) -> int:
         with self._lock:
-            return sum(len(v) for v in self._owners.values())
+            return sum(len(v) for v in self._owners.values()) + sum(len(v) for v in self._remote.values())
 
     def clear(self) -> None:
         with self._lock:
             self._owners.clear()
+            self._remote.clear()
+            self._drops.clear()

@@ -61,6 +61,18 @@ class TaskResult:
     value: Any
     new_blocks: dict
     accumulator_updates: dict
+    worker: Any = None  # set when the new blocks stayed in that worker process
+
+
+@dataclass
+class TaskSpec:
+    """One task to run: its partition, the blocks shipped with it, and the
+    blocks it reads that a worker process keeps (block id -> worker key); such
+    a task must run on that worker."""
+
+    split: int
+    inputs: dict
+    resident: dict = field(default_factory=dict)
 
 
 def run_task(stage: Stage, split: int, inputs: dict, attempt: int = 0) -> TaskResult:

@@ -8,6 +8,7 @@ SIGINT, so Ctrl-C in a terminal reaches only the driver, which shuts it down.
 """
 from __future__ import annotations
 
+import os
 import pickle
 import signal
 import sys
@@ -24,27 +25,20 @@ def main(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = Connection(fd)
     stages: dict[int, object] = {}
+    blocks: dict[tuple, object] = {}  # cached partitions this worker keeps for the driver
     while True:
         try:
-            paths = pickle.loads(conn.recv_bytes())
-            for path in paths:  # sc.addPyFile files: importable before anything user-defined is unpickled
-                if path not in sys.path:
-                    sys.path.insert(1, path)
             message = conn.recv_bytes()
         except (EOFError, OSError):
             return
         try:
-            stage_id, stage_bytes, split, attempt, inputs, new_bcasts, dropped = pickle.loads(message)
-            for bid, value_bytes in new_bcasts.items():
-                _broadcast.install_worker_value(bid, value_bytes)
-            for bid in dropped:
-                _broadcast.drop_worker_value(bid)
-            if stage_bytes is not None:
-                if len(stages) >= 64:
-                    stages.clear()
-                stages[stage_id] = pickle.loads(stage_bytes)
-            result = run_task(stages[stage_id], split, inputs, attempt)  # type: ignore[arg-type]
-            reply = cloudpickle.dumps(("ok", result), protocol=5)
+            request = pickle.loads(message)
+            for bid in request[-1]:  # blocks the driver no longer needs
+                blocks.pop(bid, None)
+            if request[0] == "fetch":
+                reply = cloudpickle.dumps(("ok", {bid: blocks[bid] for bid in request[1]}), protocol=5)
+            else:
+                reply = cloudpickle.dumps(("ok", _task(request, stages, blocks)), protocol=5)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the driver
             tb_text = traceback.format_exc()
             try:
@@ -57,6 +51,31 @@ def main(fd: int) -> None:
             conn.send_bytes(reply)
         except (EOFError, OSError):
             return
+
+
+def _task(request: tuple, stages: dict, blocks: dict) -> object:
+    (_, paths, stage_id, stage_bytes, split, attempt, inputs, resident, keep,
+     new_bcasts, dropped_bcasts, _dropped_blocks) = request
+    for path in paths:  # sc.addPyFile files: importable before anything user-defined is unpickled
+        if path not in sys.path:
+            sys.path.insert(1, path)
+    for bid, value_bytes in new_bcasts.items():
+        _broadcast.install_worker_value(bid, value_bytes)
+    for bid in dropped_bcasts:
+        _broadcast.drop_worker_value(bid)
+    if stage_bytes is not None:
+        if len(stages) >= 64:
+            stages.clear()
+        stages[stage_id] = pickle.loads(stage_bytes)
+    for bid in resident:
+        if bid not in blocks:
+            raise KeyError(f"block {bid} is not kept by this worker (pid {os.getpid()})")
+        inputs[bid] = blocks[bid]
+    result = run_task(stages[stage_id], split, inputs, attempt)  # type: ignore[arg-type]
+    if keep and result.new_blocks:
+        blocks.update(result.new_blocks)
+        result.new_blocks = dict.fromkeys(result.new_blocks)
+    return result
 
 
 if __name__ == "__main__":
