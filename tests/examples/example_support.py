@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -23,18 +24,32 @@ EXAMPLES = ROOT / "examples"
 
 
 def start_example(name: str, *args: str) -> subprocess.Popen:
+    """Start an example; its stdout is a text pipe, its stderr goes to a temporary file."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONHASHSEED="0")
-    return subprocess.Popen([sys.executable, str(EXAMPLES / name), *args], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen([sys.executable, str(EXAMPLES / name), *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=err, text=True)
+    proc.err_file = err  # type: ignore[attr-defined]
+    return proc
 
 
 def finish(proc: subprocess.Popen, timeout: float = 30) -> tuple[str, str]:
-    """Wait for the example to end by itself; fail with its output if it errs."""
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
+    """Wait for the example to end by itself; return the rest of its stdout (what
+    was not read yet) and its stderr. Fails with its output if it errs."""
+    rest: list[str] = []
+    reader = threading.Thread(target=lambda: rest.append(proc.stdout.read()), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    reader.join(timeout)
+    timed_out = reader.is_alive()
+    if timed_out:
         proc.kill()
-        out, err = proc.communicate()
+        reader.join()
+    proc.wait()
+    proc.err_file.seek(0)  # type: ignore[attr-defined]
+    err = proc.err_file.read()  # type: ignore[attr-defined]
+    proc.err_file.close()  # type: ignore[attr-defined]
+    out = "".join(rest)
+    if timed_out:
         pytest.fail(f"example did not end within {timeout} s\nstdout:\n{out}\nstderr:\n{err}")
     assert proc.returncode == 0, f"exit code {proc.returncode}\nstdout:\n{out}\nstderr:\n{err}"
     assert "Traceback" not in err, err
