@@ -1,47 +1,227 @@
-"""Rate limiting for receivers.
+"""Rate control for receivers: a limiter, Spark's PID estimator, and the
+controller that feeds one into the other after every batch.
 
-:class:`RateLimiter` is a token bucket without burst: each record costs
-``1/rate`` seconds of a virtual timeline, and ``acquire`` sleeps until the
-caller's records fit. The clock and sleep functions are injectable so tests
-can check the limiter without sleeping.
+:class:`RateLimiter` behaves like the Guava limiter Spark's receivers use: a
+steady ``rate`` permits per second, plus up to one second of permits saved
+while the caller was idle (so a producer that paused may burst). A caller never
+waits for its own permits: ``acquire`` waits until the *previous* reservation
+is paid off and charges the new one to the next caller. Its clock and sleep are
+injectable, so tests (and a StreamingContext on a ManualClock) run it on
+virtual time.
+
+:class:`PIDRateEstimator` is Spark's backpressure estimator, with its update
+rule unchanged; :class:`RateController` applies it to one input stream when a
+batch completes and publishes the new rate to that stream's limiter.
 """
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
+
+log = logging.getLogger("fluvial.streaming")
+
+__all__ = ["RateLimiter", "PIDRateEstimator", "RateController", "create_rate_estimator"]
 
 
 class RateLimiter:
-    """At most ``rate`` records per second (``None`` or ``<= 0``: unlimited)."""
+    """At most ``rate`` records per second, with up to ``max_burst_seconds``
+    of unused permits saved (``rate`` None, ``<= 0`` or infinite: unlimited).
+
+    ``now()`` returns seconds; ``sleep(seconds)`` waits (it may return early,
+    e.g. when its owner stops; ``acquire`` then returns without waiting further).
+    Thread-safe: concurrent callers are served in the order they reserve."""
 
     def __init__(self, rate: float | None = None, now: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], Any] = time.sleep, max_burst_seconds: float = 1.0) -> None:
+        if max_burst_seconds < 0:
+            raise ValueError(f"max_burst_seconds must be >= 0, got {max_burst_seconds}")
         self._now = now
         self._sleep = sleep
+        self._burst = float(max_burst_seconds)
         self._lock = threading.Lock()
-        self._next_free = 0.0
         self._rate: float | None = None
+        self._interval = 0.0          # seconds per permit while limited
+        self._stored = 0.0            # permits saved while idle
+        self._max_permits = 0.0
+        self._next_free = now()       # when the next permit is available
+        self._waiting = 0
+        self._created = False
         self.set_rate(rate)
+        self._created = True
 
     @property
     def rate(self) -> float | None:
+        """Permits per second, or None when unlimited."""
         return self._rate
 
     def set_rate(self, rate: float | None) -> None:
+        """Change the rate from now on. Saved permits scale with the new burst
+        size; coming from unlimited (not at creation), the burst allowance
+        starts full."""
+        limited = rate is not None and rate > 0 and not math.isinf(rate)
         with self._lock:
-            self._rate = rate if rate is not None and rate > 0 else None
+            now = self._now()
+            self._resync(now)
+            if not limited:
+                self._rate = None
+                self._interval = 0.0
+                self._stored = 0.0
+                self._max_permits = 0.0
+                return
+            was_unlimited = self._rate is None and self._created
+            old_max = self._max_permits
+            self._rate = float(rate)  # type: ignore[arg-type]
+            self._interval = 1.0 / self._rate
+            self._max_permits = self._burst * self._rate
+            if was_unlimited:
+                self._stored = self._max_permits
+            elif old_max > 0:
+                self._stored = self._stored * self._max_permits / old_max
+            else:
+                self._stored = 0.0
+
+    def _resync(self, now: float) -> None:
+        if now > self._next_free:
+            if self._rate is not None:
+                self._stored = min(self._max_permits, self._stored + (now - self._next_free) / self._interval)
+            self._next_free = now
+
+    def reserve(self, n: int = 1) -> float:
+        """Reserve ``n`` permits; returns the seconds the caller must wait."""
+        if n < 0:
+            raise ValueError(f"cannot acquire a negative number of permits ({n})")
+        with self._lock:
+            now = self._now()
+            if self._rate is None or n == 0:
+                self._next_free = max(self._next_free, now)
+                return 0.0
+            self._resync(now)
+            moment = self._next_free
+            spend = min(float(n), self._stored)
+            self._next_free = moment + (n - spend) * self._interval
+            self._stored -= spend
+            return max(moment - now, 0.0)
 
     def acquire(self, n: int = 1) -> float:
         """Wait until ``n`` more records are allowed; returns the seconds waited."""
-        with self._lock:
-            rate = self._rate
-            if rate is None or n <= 0:
-                return 0.0
-            now = self._now()
-            start = max(self._next_free, now)
-            self._next_free = start + n / rate
-            wait = start - now
+        wait = self.reserve(n)
         if wait > 0:
-            self._sleep(wait)
-        return max(wait, 0.0)
+            with self._lock:
+                self._waiting += 1
+            try:
+                self._sleep(wait)
+            finally:
+                with self._lock:
+                    self._waiting -= 1
+        return wait
+
+    @property
+    def waiting(self) -> int:
+        """Callers currently sleeping in :meth:`acquire`."""
+        return self._waiting
+
+
+class PIDRateEstimator:
+    """Spark's proportional-integral-derivative ingestion rate estimator.
+
+    After each batch it compares the rate the previous estimate allowed with the
+    rate the batch was processed at (``numElements / processingDelay``) and
+    corrects: ``new = latest - P*error - I*historicalError - D*dError``, at
+    least ``minRate``, where ``historicalError = schedulingDelay *
+    processingRate / batchInterval`` accounts for the backlog. The first
+    usable batch only seeds the estimator (returns None); batches with no
+    records, no processing time, or not newer than the last one are skipped."""
+
+    def __init__(self, batchIntervalMillis: int, proportional: float = 1.0, integral: float = 0.2,
+                 derivative: float = 0.0, minRate: float = 100.0) -> None:
+        if batchIntervalMillis <= 0:
+            raise ValueError(f"Specified batch interval {batchIntervalMillis} in PIDRateEstimator is invalid.")
+        if proportional < 0:
+            raise ValueError(f"Proportional term {proportional} in PIDRateEstimator should be >= 0.")
+        if integral < 0:
+            raise ValueError(f"Integral term {integral} in PIDRateEstimator should be >= 0.")
+        if derivative < 0:
+            raise ValueError(f"Derivative term {derivative} in PIDRateEstimator should be >= 0.")
+        if minRate <= 0:
+            raise ValueError("Minimum rate in PIDRateEstimator should be > 0")
+        self.batch_interval_ms = batchIntervalMillis
+        self.proportional = proportional
+        self.integral = integral
+        self.derivative = derivative
+        self.min_rate = minRate
+        self._first_run = True
+        self._latest_time = -1
+        self._latest_rate = -1.0
+        self._latest_error = -1.0
+        self._lock = threading.Lock()
+
+    def compute(self, time: int, numElements: int, processingDelay: int, schedulingDelay: int) -> float | None:
+        """New rate in records/second from one completed batch (times in ms), or None."""
+        with self._lock:
+            if not (time > self._latest_time and numElements > 0 and processingDelay > 0):
+                return None
+            delay_since_update = (time - self._latest_time) / 1000.0
+            processing_rate = numElements / processingDelay * 1000.0
+            error = self._latest_rate - processing_rate
+            historical_error = schedulingDelay * processing_rate / self.batch_interval_ms
+            d_error = (error - self._latest_error) / delay_since_update
+            new_rate = max(self._latest_rate - self.proportional * error - self.integral * historical_error
+                           - self.derivative * d_error, self.min_rate)
+            self._latest_time = time
+            if self._first_run:
+                self._latest_rate = processing_rate
+                self._latest_error = 0.0
+                self._first_run = False
+                return None
+            self._latest_rate = new_rate
+            self._latest_error = error
+            return new_rate
+
+
+def create_rate_estimator(conf: Any, batch_interval_ms: int) -> PIDRateEstimator:
+    """The estimator ``spark.streaming.backpressure.rateEstimator`` names (only ``pid``)."""
+    name = conf.get("spark.streaming.backpressure.rateEstimator", "pid")
+    if name != "pid":
+        raise ValueError(f"Unknown rate estimator: {name} (spark.streaming.backpressure.rateEstimator "
+                         "supports only 'pid')")
+    return PIDRateEstimator(
+        batch_interval_ms,
+        conf.getFloat("spark.streaming.backpressure.pid.proportional", 1.0),
+        conf.getFloat("spark.streaming.backpressure.pid.integral", 0.2),
+        conf.getFloat("spark.streaming.backpressure.pid.derived", 0.0),
+        conf.getFloat("spark.streaming.backpressure.pid.minRate", 100.0))
+
+
+class RateController:
+    """Estimates one input stream's rate from each completed batch and hands
+    it (truncated to whole records per second, as Spark does) to ``publish``.
+
+    Called with every completed :class:`~fluvial.streaming.listener.BatchInfo`;
+    batches in which the stream reported nothing, or whose delays are unknown,
+    are skipped."""
+
+    def __init__(self, stream_id: int, estimator: PIDRateEstimator, publish: Callable[[int], None]) -> None:
+        self.stream_id = stream_id
+        self.estimator = estimator
+        self._publish = publish
+        self._latest_rate = -1
+
+    def getLatestRate(self) -> int:
+        """The last published rate, -1 before the first estimate."""
+        return self._latest_rate
+
+    def on_batch_completed(self, info: Any) -> None:
+        inputs = info.streamIdToInputInfo()
+        if self.stream_id not in inputs:
+            return
+        end, work, wait = info.processingEndTime(), info.processingDelay(), info.schedulingDelay()
+        if end < 0 or work < 0 or wait < 0:
+            return
+        rate = self.estimator.compute(end, inputs[self.stream_id].numRecords(), work, wait)
+        if rate is not None:
+            self._latest_rate = int(rate)
+            log.debug("stream %d: new rate limit %d records/s", self.stream_id, self._latest_rate)
+            self._publish(self._latest_rate)

@@ -2,35 +2,48 @@
 
 Write a source by subclassing :class:`Receiver`: ``onStart`` starts whatever
 threads read the source (it must not block), they call ``store`` per record or
-``storeAll`` per batch of records, and ``onStop`` releases resources.
+``storeAll`` per batch of records, and ``onStop`` releases resources (it is
+called before every restart, too).
 
-Guarantees: a record passed to ``store`` belongs to the first batch whose time
-is generated after the call returns; ``storeAll`` returns only once its records
-form a stored block (so a reliable receiver may acknowledge its source then).
-Records are never dropped while the context runs; when the context stops
-without grace, records stored but not yet allocated to a batch are discarded,
-and a graceful stop processes them first.
+Guarantees:
+
+* A record passed to ``store`` belongs to the first batch generated after the
+  call returns; every stored record lands in exactly one batch, and records
+  of one receiver keep their storing order (blocks in order, one partition
+  per block).
+* ``storeAll`` returns only once its records form a stored block, so a
+  reliable receiver may acknowledge its source then.
+* ``store``/``storeAll`` may block: under ``spark.streaming.receiver.maxRate``
+  or backpressure, and while the job thread is ``spark.streaming.blockQueueSize``
+  blocks behind. Once the stream stops they raise
+  :class:`~fluvial.streaming.sources.supervisor.ReceiverStoppedError`: that
+  record was not stored.
+* Records are never dropped while the context runs. A graceful stop processes
+  every stored record; a stop without grace discards records no batch
+  processed, and logs how many.
+* ``onStart`` raising, or ``restart()``, reports the error (listener
+  ``onReceiverError``), calls ``onStop`` and starts the receiver again after
+  ``spark.streaming.receiverRestartDelay``; ``stop()`` stops it for good.
 """
 from __future__ import annotations
 
 import logging
 import threading
-import time
-import traceback
 from typing import TYPE_CHECKING, Any, Iterable
 
 from ...core.lineage import ParallelCollectionRDD
 from ...core.rdd import RDD
 from ...core.storage import StorageLevel
-from ..listener import (ReceiverInfo, StreamingListenerReceiverError, StreamingListenerReceiverStarted,
-                        StreamingListenerReceiverStopped)
-from ..rate import RateLimiter
+from ..rate import RateController, create_rate_estimator
 from .base import InputDStream
+from .supervisor import ReceiverSettings, ReceiverStoppedError, ReceiverSupervisor
 
 if TYPE_CHECKING:
     from ..context import StreamingContext
 
 log = logging.getLogger("fluvial.streaming")
+
+__all__ = ["Receiver", "ReceiverInputDStream", "ReceiverTracker", "ReceiverStoppedError"]
 
 
 class Receiver:
@@ -40,6 +53,7 @@ class Receiver:
         self.storageLevel = storageLevel
         self._supervisor: ReceiverSupervisor | None = None
         self._stream_id = -1
+        self._stream: ReceiverInputDStream | None = None
 
     # -- to override --------------------------------------------------------
     def onStart(self) -> None:
@@ -58,11 +72,13 @@ class Receiver:
 
     def store(self, dataItem: Any) -> None:
         """Buffer one record; it is cut into a block within the block interval."""
-        self._sup().push_single(dataItem)
+        self._sup().blocks.add(dataItem)
 
     def storeAll(self, items: Iterable[Any]) -> None:
         """Store records as one block; returns once the block is stored."""
-        self._sup().push_block(list(items))
+        block = list(items)
+        if block:
+            self._sup().blocks.add_block(block)
 
     def isStarted(self) -> bool:
         return self._supervisor is not None and self._supervisor.receiver_state == "started"
@@ -71,16 +87,19 @@ class Receiver:
         return self._supervisor is None or self._supervisor.receiver_state != "started"
 
     def restart(self, message: str, error: BaseException | None = None, millisecond: int | None = None) -> None:
-        """Stop, wait ``millisecond`` (default ``spark.streaming.receiverRestartDelay``), start again."""
+        """Stop, wait ``millisecond`` (default ``spark.streaming.receiverRestartDelay``), start again.
+        Returns at once; the restart runs on another thread."""
         self._sup().restart(message, error, millisecond)
 
     def stop(self, message: str, error: BaseException | None = None) -> None:
-        self._sup().stop_receiver(message, error)
+        """Stop this receiver for good (records already stored are still processed)."""
+        self._sup().stop(message, error)
 
     def reportError(self, message: str, error: BaseException | None = None) -> None:
+        """Report a non-fatal error: logged and posted to listeners' ``onReceiverError``."""
         self._sup().report_error(message, error)
 
-    def _sup(self) -> "ReceiverSupervisor":
+    def _sup(self) -> ReceiverSupervisor:
         if self._supervisor is None:
             raise RuntimeError(f"{type(self).__name__} is not attached to a running StreamingContext")
         return self._supervisor
@@ -92,9 +111,15 @@ class ReceiverInputDStream(InputDStream):
     def __init__(self, ssc: "StreamingContext", receiver: Receiver) -> None:
         if not isinstance(receiver, Receiver):
             raise TypeError(f"receiverStream takes a fluvial Receiver, got {type(receiver).__name__}")
+        previous = receiver._stream
+        if previous is not None and previous._ssc.getState() != "STOPPED":
+            raise ValueError(f"{type(receiver).__name__} already feeds input stream {previous.id} of a "
+                             "StreamingContext that has not stopped; create a new receiver per stream")
         super().__init__(ssc)
         self.receiver = receiver
         receiver._stream_id = self.id
+        receiver._stream = self
+        receiver._supervisor = None
 
     def getReceiver(self) -> Receiver:
         return self.receiver
@@ -104,125 +129,27 @@ class ReceiverInputDStream(InputDStream):
         self._report(t, sum(len(b) for b in blocks))
         return ParallelCollectionRDD(self._sc, blocks)
 
-
-class ReceiverSupervisor:
-    """Runs one receiver: its lifecycle, its block buffer and its rate limit."""
-
-    def __init__(self, receiver: Receiver, tracker: "ReceiverTracker") -> None:
-        self.receiver = receiver
-        self.tracker = tracker
-        conf = tracker.ssc._sc._conf
-        self.block_interval_ms = conf.getMillis("spark.streaming.blockInterval", 200)
-        if self.block_interval_ms <= 0:
-            raise ValueError(f"spark.streaming.blockInterval must be positive, got {self.block_interval_ms} ms")
-        self.restart_delay_ms = conf.getMillis("spark.streaming.receiverRestartDelay", 2000)
-        max_rate = conf.getFloat("spark.streaming.receiver.maxRate", 0.0)
-        self.max_rate = max_rate if max_rate > 0 else None
-        self.limiter = RateLimiter(self.max_rate)
-        self.receiver_state = "initialized"
-        self._buffer: list = []
-        self._lock = threading.Lock()
-        self._stopped = threading.Event()
-        self._timer: threading.Thread | None = None
-        self._last_error = ("", "", -1)
-        receiver._supervisor = self
-
-    @property
-    def stream_id(self) -> int:
-        return self.receiver.streamId
-
-    def info(self, active: bool) -> ReceiverInfo:
-        msg, err, at = self._last_error
-        return ReceiverInfo(self.stream_id, type(self.receiver).__name__, active,
-                            _last_error_message=msg, _last_error=err, _last_error_time=at)
-
-    # -- lifecycle ----------------------------------------------------------
-    def start(self) -> None:
-        self._timer = threading.Thread(target=self._cut_periodically, daemon=True,
-                                       name=f"fluvial-block-generator-{self.stream_id}")
-        self._timer.start()
-        self._start_receiver()
-
-    def _start_receiver(self) -> None:
-        try:
-            self.receiver_state = "started"
-            self.receiver.onStart()
-            self.tracker.post(StreamingListenerReceiverStarted(self.info(True)))
-        except Exception as exc:  # noqa: BLE001 - a failing onStart is reported, then retried
-            self.receiver_state = "stopped"
-            self.restart(f"Error starting receiver {self.stream_id}", exc)
-
-    def stop_receiver(self, message: str, error: BaseException | None = None) -> None:
-        if self.receiver_state == "stopped":
-            return
-        self.receiver_state = "stopped"
-        try:
-            self.receiver.onStop()
-        except Exception:  # noqa: BLE001
-            log.exception("receiver %s failed in onStop", self.stream_id)
-        if error is not None:
-            self.report_error(message, error)
-        self.tracker.post(StreamingListenerReceiverStopped(self.info(False)))
-
     def stop(self) -> None:
-        """Stop the receiver and the block timer; buffered records become a last block."""
-        self._stopped.set()
-        self.stop_receiver("Stopped by driver")
-        self.cut()
-
-    def restart(self, message: str, error: BaseException | None = None, delay_ms: int | None = None) -> None:
-        delay = self.restart_delay_ms if delay_ms is None else delay_ms
-
-        def run() -> None:
-            log.warning("Restarting receiver %s with delay %d ms: %s", self.stream_id, delay, message)
-            self.stop_receiver(message, error)
-            if self._stopped.wait(delay / 1000.0):
-                return
-            self._start_receiver()
-        threading.Thread(target=run, daemon=True, name=f"fluvial-receiver-restart-{self.stream_id}").start()
-
-    def report_error(self, message: str, error: BaseException | None) -> None:
-        detail = "".join(traceback.format_exception(error)) if error is not None else ""
-        self._last_error = (message, detail, int(time.time() * 1000))
-        log.warning("Receiver %s error: %s%s", self.stream_id, message, f" - {error!r}" if error else "")
-        self.tracker.post(StreamingListenerReceiverError(self.info(self.receiver_state == "started")))
-
-    # -- data ---------------------------------------------------------------
-    def push_single(self, item: Any) -> None:
-        self.limiter.acquire(1)
-        with self._lock:
-            self._buffer.append(item)
-
-    def push_block(self, items: list) -> None:
-        if not items:
-            return
-        self.limiter.acquire(len(items))
-        self.cut()
-        self.tracker.add_block(self.stream_id, items)
-
-    def cut(self) -> None:
-        """Turn the buffered records into a block."""
-        with self._lock:
-            if not self._buffer:
-                return
-            block, self._buffer = self._buffer, []
-            self.tracker.add_block(self.stream_id, block)
-
-    def _cut_periodically(self) -> None:
-        while not self._stopped.wait(self.block_interval_ms / 1000.0):
-            self.cut()
+        lost = self._ssc._receiver_tracker.unprocessed_records(self.id)
+        if lost:
+            log.warning("%s: %d records stored by %s were not processed before the context stopped "
+                        "(stop with stopGraceFully=True to process them)", self.name, lost,
+                        type(self.receiver).__name__)
 
 
 class ReceiverTracker:
-    """Owns the supervisors and the blocks they stored until a batch takes them.
+    """Owns the supervisors and the blocks allocated to batches until those complete.
 
-    ``allocate(t)`` first cuts every receiver's buffer, then assigns all
-    unallocated blocks to batch ``t``; the batch's RDD reads exactly those."""
+    ``allocate(t)`` takes every block each receiver stored so far for batch
+    ``t``; the batch's RDD reads exactly those. ``cleanup(t)`` (batch ``t``
+    done) frees them and lets blocked producers continue. With
+    ``spark.streaming.backpressure.enabled`` a :class:`RateController` per
+    receiver updates its rate limit after every completed batch."""
 
     def __init__(self, ssc: "StreamingContext") -> None:
         self.ssc = ssc
         self.supervisors: dict[int, ReceiverSupervisor] = {}
-        self._unallocated: dict[int, list[list]] = {}
+        self.rate_controllers: dict[int, RateController] = {}
         self._allocated: dict[int, dict[int, list[list]]] = {}
         self._lock = threading.Lock()
 
@@ -230,41 +157,59 @@ class ReceiverTracker:
         self.ssc._bus.post(event)
 
     def start(self) -> None:
-        for stream in self.ssc._graph.input_streams:
-            if isinstance(stream, ReceiverInputDStream):
-                self._unallocated[stream.id] = []
-                self.supervisors[stream.id] = ReceiverSupervisor(stream.receiver, self)
+        streams = [s for s in self.ssc._graph.input_streams if isinstance(s, ReceiverInputDStream)]
+        if not streams:
+            return
+        conf = self.ssc._sc._conf
+        settings = ReceiverSettings.from_conf(conf)
+        for stream in streams:
+            sup = ReceiverSupervisor(stream.receiver, self.post, settings, self.ssc._clock)
+            self.supervisors[stream.id] = sup
+            if settings.backpressure:
+                self.rate_controllers[stream.id] = RateController(
+                    stream.id, create_rate_estimator(conf, self.ssc._batch_ms), sup.update_rate)
+        if self.rate_controllers:
+            self.ssc._batch_listeners.append(self._on_batch_completed)
         for sup in self.supervisors.values():
             sup.start()
 
-    def add_block(self, stream_id: int, block: list) -> None:
-        with self._lock:
-            self._unallocated.setdefault(stream_id, []).append(block)
+    def _on_batch_completed(self, info: Any) -> None:
+        for controller in self.rate_controllers.values():
+            try:
+                controller.on_batch_completed(info)
+            except Exception:  # noqa: BLE001 - rate estimation must not fail the job thread
+                log.exception("rate estimation for stream %d failed", controller.stream_id)
 
     def allocate(self, t: int) -> None:
-        for sup in self.supervisors.values():
-            sup.cut()
+        batch = {sid: sup.blocks.take(t) for sid, sup in self.supervisors.items()}
         with self._lock:
-            self._allocated[t] = self._unallocated
-            self._unallocated = {sid: [] for sid in self._unallocated}
+            self._allocated[t] = batch
 
     def blocks_for(self, t: int, stream_id: int) -> list[list]:
         with self._lock:
             return self._allocated.get(t, {}).get(stream_id, [])
 
     def has_unallocated(self) -> bool:
-        for sup in self.supervisors.values():
-            if sup._buffer:
-                return True
+        return any(sup.blocks.pending_records() for sup in self.supervisors.values())
+
+    def unprocessed_records(self, stream_id: int) -> int:
+        """Records of ``stream_id`` stored but in no completed batch."""
+        sup = self.supervisors.get(stream_id)
+        pending = sup.blocks.pending_records() if sup is not None else 0
         with self._lock:
-            return any(self._unallocated.values())
+            allocated = sum(len(b) for batch in self._allocated.values() for b in batch.get(stream_id, []))
+        return pending + allocated
 
     def cleanup(self, t: int) -> None:
-        """Forget allocations of batches at or before ``t``."""
+        """Batch ``t`` completed: forget allocations of batches at or before ``t``."""
         with self._lock:
             for old in [k for k in self._allocated if k <= t]:
                 del self._allocated[old]
+        for sup in self.supervisors.values():
+            sup.blocks.completed(t)
 
     def stop(self) -> None:
+        if self._on_batch_completed in self.ssc._batch_listeners:
+            self.ssc._batch_listeners.remove(self._on_batch_completed)
         for sup in self.supervisors.values():
             sup.stop()
