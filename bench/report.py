@@ -1,0 +1,260 @@
+"""Renders bench/run.py's results as BENCHMARKS.md."""
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMES = {"fluvial": "fluvial", "pyspark": "PySpark 4.3.0", "limit": "limit"}
+
+# (key, label, lower_is_better, format)
+QUEUE_ROWS = [
+    ("started_s", "startup: process start → `start()` returns (s)", True, "{:.2f}"),
+    ("sc_ready_s", "… of which process start → SparkContext ready (s)", True, "{:.2f}"),
+    ("proc_median_ms", "processing time per data batch, median (ms)", True, "{:.0f}"),
+    ("proc_max_ms", "processing time per data batch, max (ms)", True, "{:.0f}"),
+    ("throughput", "throughput: lines / Σ processing time (lines/s)", False, "{:,.0f}"),
+    ("keepup_ms", "smallest batch interval that keeps up (ms)", True, "{}"),
+    ("empty_before_ms", "empty batch before any data: fixed cost (ms)", True, "{:.1f}"),
+    ("empty_after_ms", "empty batch after the data, window/state held (ms)", True, "{:.1f}"),
+    ("peak_rss_mib", "peak RSS of the process tree (MiB)", True, "{:.0f}"),
+]
+LATENCY_ROWS = [
+    ("started_s", "startup: process start → `start()` returns (s)", True, "{:.2f}"),
+    ("latency_p50_ms", "end-to-end latency per record, p50 (ms)", True, "{:.0f}"),
+    ("latency_p99_ms", "end-to-end latency per record, p99 (ms)", True, "{:.0f}"),
+    ("sched_p50_ms", "scheduling delay, p50 (ms)", True, "{:.0f}"),
+    ("sched_p99_ms", "scheduling delay, p99 (ms)", True, "{:.0f}"),
+    ("sched_max_ms", "scheduling delay, max (ms)", True, "{:.0f}"),
+    ("proc_median_ms", "processing time per batch, median (ms)", True, "{:.0f}"),
+    ("throughput", "throughput: lines / Σ processing time (lines/s)", False, "{:,.0f}"),
+    ("keeps_up", "keeps up at 100 ms batches", None, "{}"),
+    ("empty_before_ms", "empty batch before the feed starts: fixed cost (ms)", True, "{:.1f}"),
+    ("peak_rss_mib", "peak RSS of the process tree (MiB)", True, "{:.0f}"),
+]
+
+
+def _sh(cmd: list[str]) -> str:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        return (out.stdout + out.stderr).strip()
+    except OSError as e:
+        return f"unavailable ({e})"
+
+
+def machine() -> list[str]:
+    model = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    return [f"- CPU: {os.cpu_count()} cores, {model} ({platform.machine()}, {platform.system()} "
+            f"{platform.release()})", f"- RAM: {mem_kib / 2**20:.1f} GiB"]
+
+
+def versions(pythons: dict[str, str], engines: list[str]) -> list[str]:
+    commit = _sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+    dirty = _sh(["git", "-C", ROOT, "status", "--porcelain", "--", "src"])
+    lines = [f"- fluvial: commit {commit}" + (" (with uncommitted changes in src/)" if dirty else "")]
+    for e in engines:
+        v = _sh([pythons[e], "-c", "import sys; print(sys.version.split()[0])"])
+        lines.append(f"- Python for {NAMES[e]}: {v} ({pythons[e].replace(ROOT + '/', '')})")
+    if "pyspark" in engines:
+        lines.append("- PySpark: " + _sh([pythons["pyspark"], "-c", "import pyspark; print(pyspark.__version__)"]))
+        lines.append("- Java: " + _sh(["java", "-version"]).splitlines()[0])
+    return lines
+
+
+def _fmt(value, fmt: str) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        return value
+    return fmt.format(value)
+
+
+def _ratio(a, b) -> str:
+    if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or isinstance(a, bool) or not b:
+        return "—"
+    r = a / b
+    if r > 100:
+        return "> 100×"
+    return f"{r:.2f}×" if r >= 0.1 else f"{r:.2g}×"
+
+
+def keepup_cell(searches: list[dict]) -> tuple[str | None, float | None]:
+    """Text for the table and the number used for ratios (median of searches)."""
+    if not searches:
+        return None, None
+    bests = [s["best_ms"] for s in searches if s.get("best_ms") is not None]
+    if not bests:
+        return f"> {max(t['interval_ms'] for s in searches for t in s['trials'])}", None
+    best = statistics.median(bests)
+    # A search that stopped on a trial that kept up, coming down the ladder,
+    # ran out of trials or of ladder: the true smallest interval may be lower.
+    open_end = any(s["trials"] and s["trials"][-1]["keeps_up"]
+                   and (len(s["trials"]) == 1 or s["trials"][-2]["keeps_up"]) for s in searches)
+    return (f"≤ {best:g}" if open_end else f"{best:g}"), best
+
+
+def render(raw: dict, engines: list[str], workloads: list[str], argv: list[str],
+           pythons: dict[str, str]) -> str:
+    s = raw["settings"]
+    if os.environ.get("FLUVIAL_BENCH_VIA_MAKE"):
+        cmd = "make bench" + (f" BENCH_ARGS={shlex.quote(' '.join(argv[1:]))}" if argv[1:] else "")
+    else:
+        cmd = " ".join(shlex.quote(a) for a in [".venv/bin/python", "bench/run.py"] + argv[1:])
+    out = ["# Benchmarks: fluvial vs PySpark 4.3 vs the engine-free limit", "",
+           f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} with `{cmd}`"
+           f" (bench/run.py; {raw['elapsed_s'] / 60:.0f} min). Raw per-run numbers: `bench/results.json`.", "",
+           "## Machine and versions", ""] + machine() + _load(raw) + versions(pythons, engines) + [
+           "", "## Method", "",
+           *_method(s), ""]
+    for w in workloads:
+        entry = raw["workloads"].get(w)
+        if entry is None:
+            continue
+        out += [f"## {w}", "", _DESCRIPTIONS[w].format(**s), ""]
+        rows = LATENCY_ROWS if w == "latency" else QUEUE_ROWS
+        metrics = {e: dict(entry["metrics"].get(e, {})) for e in engines}
+        keep_text = {}
+        for e in engines:
+            text, num = keepup_cell(entry.get("keepup", {}).get(e, []))
+            keep_text[e] = text
+            if metrics[e]:
+                metrics[e]["keepup_ms"] = num
+        out += ["| metric | fluvial | PySpark 4.3.0 | fluvial / PySpark | limit | fluvial / limit |",
+                "|---|--:|--:|--:|--:|--:|"]
+        for key, label, lower, fmt in rows:
+            cells = {}
+            for e in ("fluvial", "pyspark", "limit"):
+                if e not in engines:
+                    cells[e] = "not run"
+                elif e in entry["errors"] and not metrics[e]:
+                    cells[e] = "failed"
+                elif key == "keepup_ms":
+                    cells[e] = keep_text[e] or "—"
+                else:
+                    cells[e] = _fmt(metrics[e].get(key), fmt)
+            f = metrics.get("fluvial", {}).get(key)
+            better = "" if lower is None else (" ↓" if lower else " ↑")
+            out.append(f"| {label}{better} | {cells['fluvial']} | {cells['pyspark']} | "
+                       f"{_ratio(f, metrics.get('pyspark', {}).get(key))} | {cells['limit']} | "
+                       f"{_ratio(f, metrics.get('limit', {}).get(key))} |")
+        out.append("")
+        out += _spread(entry, engines)
+        for e, err in entry["errors"].items():
+            out.append(f"- **{NAMES[e]} failed**: {err}")
+        if entry.get("keepup"):
+            out.append("- keep-up trials (interval: verdict, scheduling delay of the last data batch): " + "; ".join(
+                f"{NAMES[e]}: " + ", ".join(
+                    f"{t['interval_ms']} ms {'ok' if t['keeps_up'] else 'behind'}"
+                    f" ({t['sched_ms'][-1] if t['sched_ms'] else '—'} ms)"
+                    for srch in entry["keepup"][e] for t in srch["trials"])
+                for e in engines if entry["keepup"].get(e)))
+        out.append("")
+    return "\n".join(out) + "\n"
+
+
+def _spread(entry: dict, engines: list[str]) -> list[str]:
+    per_run = entry.get("per_run", {})
+    parts = []
+    for e in engines:
+        runs = per_run.get(e)
+        if not runs:
+            continue
+        thr = [m["throughput"] for m in runs if m.get("throughput")]
+        st = [m["started_s"] for m in runs]
+        parts.append(f"{NAMES[e]}: throughput {', '.join(f'{x:,.0f}' for x in thr)}; "
+                     f"startup {', '.join(f'{x:.2f}' for x in st)} s")
+    return [f"- per run ({len(next(iter(per_run.values()), []))} runs): " + "; ".join(parts)] if parts else []
+
+
+def _load(raw: dict) -> list[str]:
+    """How busy the machine was with work outside the measured processes."""
+    loads, waited = [], 0.0
+    for entry in raw["workloads"].values():
+        for runs in entry["runs"].values():
+            for r in runs:
+                loads.append(r["other_load"])
+                waited += r.get("quiet_waited_s", 0.0)
+        for searches in entry.get("keepup", {}).values():
+            for r in searches:
+                loads.append(r["other_load"])
+                waited += r.get("quiet_waited_s", 0.0)
+    if not loads:
+        return []
+    return [f"- Other load during the runs (CPU seconds per second used outside the measured process tree, "
+            f"out of {os.cpu_count()} cores; includes the latency feeder): median {statistics.median(loads):.2f}, "
+            f"max {max(loads):.2f}; waited {waited:.0f} s in total for an idle machine before runs"]
+
+
+def _method(s: dict) -> list[str]:
+    return [
+        f"- Each workload runs {s['runs']} times per engine, engines interleaved (the order rotates each run); "
+        "tables show the median of the runs. Every run is a fresh process (its own session), so startup and "
+        "memory are per engine; the next run starts only when the previous run's processes (a JVM shutting "
+        "down) are gone.",
+        "- The same program text (`bench/workloads.py`) runs on both engines, importing `fluvial` or `pyspark` "
+        "by name: `local[2]`, `spark.ui.enabled=false`, `spark.streaming.blockInterval=50ms`, the real "
+        "(system) clock for every metric. PySpark's Python workers run the interpreter of its venv.",
+        f"- Input: the first {s['batches'] * s['lines_per_batch']:,} lines of `bench/data/*.txt` "
+        f"(`bench/gen_data.py`, deterministic), {s['batches']} batches of {s['lines_per_batch']:,} lines "
+        f"through `queueStream(oneAtATime=True)`, batch interval {s['interval_ms']} ms, preceded by "
+        f"{s['pre_empty']} empty batches and followed by {s['post_empty']} (all are `parallelize`d with 2 "
+        "slices before `start()`).",
+        "- Per-batch numbers come from the engine's own `StreamingListener` (`BatchInfo.processingDelay`, "
+        "`schedulingDelay`). Throughput = lines / Σ processing delay of the data batches. Fixed cost of an "
+        "empty batch = median processing delay of the empty batches before the data, skipping the first two "
+        "(warm-up); the empty batches after the data still carry the window or the state.",
+        "- Startup = from just before the benchmark spawns the process to `ssc.start()` returning; it includes "
+        "interpreter start, imports, reading the input file and `parallelize`-ing the batches (the row "
+        "below it stops at the SparkContext, after the input was read).",
+        "- Peak memory: the sum of RSS over every process of the run's session (driver, JVM, Python "
+        "workers, worker processes), polled every 50 ms from /proc; pages shared after fork count once per "
+        "process.",
+        f"- Keep-up: a search on the real clock, {s['keepup_runs']} per engine and workload, in one process with "
+        "one SparkContext and a new StreamingContext per trial. A trial runs 2 empty batches then the 10 data "
+        "batches at the trial's interval; it keeps up when the scheduling delay of each of the last 3 data "
+        "batches is at most one interval (the backlog stays under one batch). The first interval tried is the "
+        "smallest step of the ladder (10 s … 20 ms) at least 1.3× the slowest data batch of the measured "
+        f"runs; the search goes down while trials keep up and up while they do not (at most "
+        f"{s['keepup_max_trials']} trials; \"≤\" marks a search that ran out of trials while still keeping "
+        "up). A trial stops early once it cannot keep up any more.",
+        f"- Latency: `socketTextStream` from a TCP server in a separate process (`bench/feeder.py`) sending "
+        f"{s['latency_rate']:,} lines/s for {s['latency_seconds']:g} s in 5 ms ticks, after "
+        f"{s['latency_pre_delay']:g} s of silence; batch interval {s['latency_interval_ms']} ms. Every line "
+        "carries its send time; the output operation `collect`s the send times and latency = time the output "
+        "holds the record − send time (loopback transit included). Scheduling delay and processing time over "
+        "the batches from the first to the last with data; the run checks every line sent was output.",
+        "- The limit (`bench/limit.py`) is the same computation as a plain Python loop over the same batches "
+        "in one process (collections.Counter / dict; the window kept by adding the entering and subtracting "
+        "the leaving batch), batches cut on the real clock the same way; for latency, a socket read loop "
+        "that cuts a batch every interval.",
+        "- Results are checked equal across engines and runs before anything is reported: the top 10 of "
+        "every wordcount batch; for windowed and stateful, per batch: number of keys, sum of values and the "
+        "values of 25 sampled users (floats within 1e-9 relative); for latency, the number of lines output. "
+        "A difference stops the benchmark.",
+    ]
+
+
+_DESCRIPTIONS = {
+    "wordcount": "`flatMap(split)` → `map((w, 1))` → `reduceByKey(add)` → `foreachRDD` taking the top 10 by "
+                 "count (`takeOrdered(10, key=(-count, word))`). Input: `words.txt`, 10 words a line.",
+    "windowed": "events `ts_ms,user,amount` → `(user, amount)` → `reduceByKeyAndWindow(add, sub, window 5 "
+                "batches, slide 1 batch)` with a checkpoint directory → `foreachRDD` summarising the window "
+                "(one `mapPartitions(...).collect()`).",
+    "stateful": "events → `(user, 1)` → `updateStateByKey(running count)` (checkpoint directory set) → "
+                "`foreachRDD` summarising the state (one `mapPartitions(...).collect()`).",
+    "latency": "`socketTextStream` at {latency_rate:,} lines/s, {latency_interval_ms} ms batches → "
+               "`map(send time)` → `foreachRDD(collect)`.",
+}
