@@ -16,8 +16,10 @@ Guarantees:
   for the next while the following topic rises. :meth:`TweetGenerator.trending_at`
   says which topics trend at a given moment.
 * **Nothing lost or repeated.** Tweets are handed to the receiver in small
-  blocks with ``storeAll``; a receiver that is restarted continues the sequence
-  where it stopped. With ``limit`` the stream ends after that many tweets.
+  blocks with ``storeAll``; a block that could not be stored is kept and
+  stored first when the receiver is restarted, so a restarted receiver
+  continues the sequence where it stopped. With ``limit`` the stream ends after
+  that many tweets. Generation follows wall time, whatever the context's clock.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ import time
 from typing import TYPE_CHECKING, Iterator
 
 from ...core.storage import StorageLevel
-from .receiver import Receiver
+from .receiver import Receiver, ReceiverStoppedError
 
 if TYPE_CHECKING:
     from ..context import StreamingContext
@@ -265,7 +267,9 @@ class TweetReceiver(Receiver):
             if self._pending:
                 try:
                     self.storeAll(self._pending)
-                except Exception as exc:  # noqa: BLE001 - kept, and stored first after a restart
+                except ReceiverStoppedError:
+                    return  # the stream stopped: these tweets were not stored, and never will be
+                except Exception as exc:  # noqa: BLE001 - kept, and stored first after the restart
                     self.restart("tweet generator could not store a block", exc)
                     return
                 self._pending = []
