@@ -204,3 +204,14 @@ def test_controller_ignores_batches_without_its_stream_or_unfinished():
     rc.on_batch_completed(batch(1000, {1: 500}, 0, 100))
     rc.on_batch_completed(batch(2000, {0: 500}, 0, -1))
     assert rc.estimator._first_run and published == [] and rc.getLatestRate() == -1
+
+
+def test_sleep_until_gets_the_absolute_moment_so_a_clock_jump_is_not_overslept():
+    vt = VirtualTime()
+    moments: list[float] = []
+    lim = RateLimiter(4, now=vt.time, sleep_until=moments.append)
+    lim.acquire()
+    lim.acquire()                     # due at 0.25 s whatever the clock reads when the wait starts
+    vt.now = 7.0
+    lim.acquire()                     # permits saved meanwhile: no wait
+    assert moments == [0.25]

@@ -32,25 +32,34 @@ class RateLimiter:
 
     ``now()`` returns seconds; ``sleep(seconds)`` waits (it may return early,
     e.g. when its owner stops; ``acquire`` then returns without waiting further).
-    Thread-safe: concurrent callers are served in the order they reserve."""
+    ``sleep_until(t)``, if given, replaces ``sleep``: it waits until ``now()``
+    reaches ``t``, which stays exact when the clock jumps (a ManualClock).
+    Time is kept in whole microseconds, as Guava does, so that waits on a
+    virtual clock are exact. Thread-safe: concurrent callers are served in the
+    order they reserve."""
 
     def __init__(self, rate: float | None = None, now: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Any] = time.sleep, max_burst_seconds: float = 1.0) -> None:
+                 sleep: Callable[[float], Any] = time.sleep, max_burst_seconds: float = 1.0,
+                 sleep_until: Callable[[float], Any] | None = None) -> None:
         if max_burst_seconds < 0:
             raise ValueError(f"max_burst_seconds must be >= 0, got {max_burst_seconds}")
         self._now = now
         self._sleep = sleep
+        self._sleep_until = sleep_until
         self._burst = float(max_burst_seconds)
         self._lock = threading.Lock()
         self._rate: float | None = None
-        self._interval = 0.0          # seconds per permit while limited
+        self._interval_us = 0.0       # microseconds per permit while limited
         self._stored = 0.0            # permits saved while idle
         self._max_permits = 0.0
-        self._next_free = now()       # when the next permit is available
+        self._next_free = self._now_us()  # when the next permit is available (us)
         self._waiting = 0
         self._created = False
         self.set_rate(rate)
         self._created = True
+
+    def _now_us(self) -> int:
+        return round(self._now() * 1_000_000)
 
     @property
     def rate(self) -> float | None:
@@ -63,18 +72,17 @@ class RateLimiter:
         starts full."""
         limited = rate is not None and rate > 0 and not math.isinf(rate)
         with self._lock:
-            now = self._now()
-            self._resync(now)
+            self._resync(self._now_us())
             if not limited:
                 self._rate = None
-                self._interval = 0.0
+                self._interval_us = 0.0
                 self._stored = 0.0
                 self._max_permits = 0.0
                 return
             was_unlimited = self._rate is None and self._created
             old_max = self._max_permits
             self._rate = float(rate)  # type: ignore[arg-type]
-            self._interval = 1.0 / self._rate
+            self._interval_us = 1_000_000 / self._rate
             self._max_permits = self._burst * self._rate
             if was_unlimited:
                 self._stored = self._max_permits
@@ -83,36 +91,44 @@ class RateLimiter:
             else:
                 self._stored = 0.0
 
-    def _resync(self, now: float) -> None:
+    def _resync(self, now: int) -> None:
         if now > self._next_free:
             if self._rate is not None:
-                self._stored = min(self._max_permits, self._stored + (now - self._next_free) / self._interval)
+                earned = (now - self._next_free) / self._interval_us
+                self._stored = min(self._max_permits, self._stored + earned)
             self._next_free = now
 
     def reserve(self, n: int = 1) -> float:
         """Reserve ``n`` permits; returns the seconds the caller must wait."""
+        return self._reserve(n)[0]
+
+    def _reserve(self, n: int) -> tuple[float, float]:
+        """(seconds to wait, moment in ``now()`` seconds when the permits are available)."""
         if n < 0:
             raise ValueError(f"cannot acquire a negative number of permits ({n})")
         with self._lock:
-            now = self._now()
+            now = self._now_us()
             if self._rate is None or n == 0:
                 self._next_free = max(self._next_free, now)
-                return 0.0
+                return 0.0, now / 1_000_000
             self._resync(now)
             moment = self._next_free
             spend = min(float(n), self._stored)
-            self._next_free = moment + (n - spend) * self._interval
+            self._next_free = moment + int((n - spend) * self._interval_us)
             self._stored -= spend
-            return max(moment - now, 0.0)
+            return max(moment - now, 0) / 1_000_000, moment / 1_000_000
 
     def acquire(self, n: int = 1) -> float:
         """Wait until ``n`` more records are allowed; returns the seconds waited."""
-        wait = self.reserve(n)
+        wait, moment = self._reserve(n)
         if wait > 0:
             with self._lock:
                 self._waiting += 1
             try:
-                self._sleep(wait)
+                if self._sleep_until is not None:
+                    self._sleep_until(moment)
+                else:
+                    self._sleep(wait)
             finally:
                 with self._lock:
                     self._waiting -= 1

@@ -215,17 +215,17 @@ class BlockGenerator:
             self.cut()
 
 
-def _limiter_time(clock: Clock, stopped: threading.Event) -> tuple[Callable[[], float], Callable[[float], Any]]:
-    """``now``/``sleep`` for a receiver's limiter on ``clock``; sleeping ends early on stop."""
+def _limiter(rate: float | None, clock: Clock, stopped: threading.Event) -> RateLimiter:
+    """A receiver's limiter on ``clock``; its waits end early on stop."""
     if isinstance(clock, SystemClock):
-        return time.monotonic, stopped.wait
+        return RateLimiter(rate, now=time.monotonic, sleep=stopped.wait)
 
     def now() -> float:
         return clock.time_ms() / 1000.0
 
-    def sleep(seconds: float) -> None:
-        clock.wait_till(math.ceil(clock.time_ms() + seconds * 1000.0 - 1e-6), stopped)
-    return now, sleep
+    def sleep_until(moment: float) -> None:
+        clock.wait_till(math.ceil(moment * 1000.0 - 1e-6), stopped)
+    return RateLimiter(rate, now=now, sleep_until=sleep_until)
 
 
 class ReceiverSupervisor:
@@ -244,8 +244,7 @@ class ReceiverSupervisor:
         self._post = post
         self._clock = clock
         self._terminated = threading.Event()
-        now, sleep = _limiter_time(clock, self._terminated)
-        self.limiter = RateLimiter(settings.first_rate, now=now, sleep=sleep)
+        self.limiter = _limiter(settings.first_rate, clock, self._terminated)
         self.blocks = BlockGenerator(self.stream_id, settings.block_interval_ms, settings.queue_size, self.limiter)
         self.receiver_state = "initialized"
         self._lifecycle = threading.RLock()
