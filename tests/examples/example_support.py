@@ -1,5 +1,9 @@
 """Running the examples as real programs, and reading what they print.
 
+(No conftest.py here on purpose: other test modules import names from
+``tests/conftest.py`` as ``conftest``, which a second conftest would shadow.
+Test modules import the ``line_server`` fixture from this module.)
+
 ``run_example`` starts ``examples/<name>`` with this interpreter in a
 subprocess (unbuffered, so output can be read while it runs); ``LineServer`` is
 a real TCP server on 127.0.0.1 that sends lines to every client that connects,
@@ -103,3 +107,17 @@ class LineServer:
         self.sock.close()
         for c in self.clients:
             c.close()
+
+
+@pytest.fixture
+def line_server():
+    """``line_server(lines)`` starts a :class:`LineServer`; all are closed after the test."""
+    servers: list[LineServer] = []
+
+    def make(lines: list[str]) -> LineServer:
+        server = LineServer(lines)
+        servers.append(server)
+        return server
+    yield make
+    for s in servers:
+        s.close()

@@ -10,7 +10,7 @@ import os
 import re
 from collections import Counter
 
-from example_support import finish, pprint_batches, run_example, start_example
+from example_support import finish, line_server, pprint_batches, run_example, start_example  # noqa: F401 (fixture)
 
 POEM = ["to be or not to be", "to be is to do", "not to be"]  # 6 distinct words: pprint shows 10
 POEM_COUNTS = Counter(w for line in POEM for w in line.split(" "))
