@@ -1,10 +1,11 @@
-"""Peak resident memory of a process tree, polled from /proc.
+"""Peak resident memory and CPU time of a process tree, polled from /proc.
 
 bench/run.py starts every measured program as the leader of a new session, so
 the tree is every process of that session alive at a poll: the program, the
 JVM and its Python workers for PySpark, the worker processes for fluvial, and
 any of them that were re-parented after their parent exited. Its RSS is the
-sum of the members' RSS, so pages shared after fork count once per process.
+sum of the members' RSS, so pages shared after fork count once per process;
+its CPU time the sum of the members' own user + system time.
 """
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import time
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-def session_pids(sid: int) -> list[int]:
-    """Live processes whose session id is ``sid``."""
-    pids = []
+def session_procs(sid: int) -> dict[int, int]:
+    """Live processes whose session id is ``sid``: pid -> CPU ticks they have
+    used themselves (user + system, children not included)."""
+    procs = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -28,14 +30,18 @@ def session_pids(sid: int) -> list[int]:
             continue
         fields = stat[stat.rindex(b")") + 2:].split()
         if int(fields[3]) == sid and fields[0] != b"Z":
-            pids.append(int(name))
-    return pids
+            procs[int(name)] = int(fields[11]) + int(fields[12])
+    return procs
 
 
-def tree_rss(sid: int) -> int:
-    """Bytes resident in the processes of session ``sid`` right now (0 if none)."""
+def session_pids(sid: int) -> list[int]:
+    return list(session_procs(sid))
+
+
+def rss(pids) -> int:
+    """Bytes resident in ``pids`` right now (those gone count 0)."""
     total = 0
-    for p in session_pids(sid):
+    for p in pids:
         try:
             with open(f"/proc/{p}/statm") as f:
                 total += int(f.read().split()[1]) * PAGE
@@ -64,13 +70,16 @@ def wait_until_quiet(max_wait: float, threshold: float = 0.3, window: float = 1.
             return time.monotonic() - began
 
 
-class PeakRSS:
-    """Polls ``tree_rss(sid)`` every ``period`` seconds on a thread until
-    :meth:`stop`; ``peak`` is the largest value seen (bytes)."""
+class TreeMonitor:
+    """Polls the processes of session ``sid`` every ``period`` seconds on a
+    thread until :meth:`stop`: ``peak`` is the largest total RSS seen (bytes),
+    :meth:`cpu_seconds` the CPU time they used, each process counted as last
+    seen (a process's final ``period`` of work may be missed)."""
 
     def __init__(self, sid: int, period: float = 0.05) -> None:
         self.sid = sid
         self.peak = 0
+        self._ticks: dict[int, int] = {}
         self._period = period
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="peak-rss")
@@ -78,10 +87,15 @@ class PeakRSS:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss(self.sid))
+            procs = session_procs(self.sid)
+            self._ticks.update(procs)
+            self.peak = max(self.peak, rss(procs))
             self._stop.wait(self._period)
 
     def stop(self) -> int:
         self._stop.set()
         self._thread.join()
         return self.peak
+
+    def cpu_seconds(self) -> float:
+        return sum(self._ticks.values()) / os.sysconf("SC_CLK_TCK")

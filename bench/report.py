@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shlex
 import statistics
 import subprocess
 import time
@@ -22,6 +21,7 @@ QUEUE_ROWS = [
     ("empty_before_ms", "empty batch before any data: fixed cost (ms)", True, "{:.1f}"),
     ("empty_after_ms", "empty batch after the data, window/state held (ms)", True, "{:.1f}"),
     ("peak_rss_mib", "peak RSS of the process tree (MiB)", True, "{:.0f}"),
+    ("cpu_s", "CPU time of the process tree, whole run (s)", True, "{:.1f}"),
 ]
 LATENCY_ROWS = [
     ("started_s", "startup: process start → `start()` returns (s)", True, "{:.2f}"),
@@ -35,6 +35,7 @@ LATENCY_ROWS = [
     ("keeps_up", "keeps up at 100 ms batches", None, "{}"),
     ("empty_before_ms", "empty batch before the feed starts: fixed cost (ms)", True, "{:.1f}"),
     ("peak_rss_mib", "peak RSS of the process tree (MiB)", True, "{:.0f}"),
+    ("cpu_s", "CPU time of the process tree, whole run (s)", True, "{:.1f}"),
 ]
 
 
@@ -106,17 +107,16 @@ def keepup_cell(searches: list[dict]) -> tuple[str | None, float | None]:
     return (f"≤ {best:g}" if open_end else f"{best:g}"), best
 
 
-def render(raw: dict, engines: list[str], workloads: list[str], argv: list[str],
-           pythons: dict[str, str]) -> str:
+def render(raw: dict, engines: list[str], workloads: list[str], pythons: dict[str, str]) -> str:
+    """The markdown report of one bench/run.py run (``raw`` as run.py saves it)."""
     s = raw["settings"]
-    if os.environ.get("FLUVIAL_BENCH_VIA_MAKE"):
-        cmd = "make bench" + (f" BENCH_ARGS={shlex.quote(' '.join(argv[1:]))}" if argv[1:] else "")
-    else:
-        cmd = " ".join(shlex.quote(a) for a in [".venv/bin/python", "bench/run.py"] + argv[1:])
+    cmd = raw.get("command", "make bench")
     out = ["# Benchmarks: fluvial vs PySpark 4.3 vs the engine-free limit", "",
-           f"Measured {time.strftime('%Y-%m-%d', time.gmtime())} with `{cmd}`"
-           f" (bench/run.py; {raw['elapsed_s'] / 60:.0f} min). Raw per-run numbers: `bench/results.json`.", "",
-           "## Machine and versions", ""] + machine() + _load(raw) + versions(pythons, engines) + [
+           f"Measured {raw.get('date', time.strftime('%Y-%m-%d', time.gmtime()))} with `{cmd}`"
+           f" (bench/run.py; {raw['elapsed_s'] / 60:.0f} min)."
+           + (f" Raw per-run numbers: `{raw['json']}`." if raw.get("json") else ""), "",
+           "## Machine and versions", ""] + raw.get("machine", machine()) + _load(raw) + \
+        raw.get("versions", versions(pythons, engines)) + [
            "", "## Method", "",
            *_method(s), ""]
     for w in workloads:
@@ -200,7 +200,7 @@ def _load(raw: dict) -> list[str]:
 
 def _method(s: dict) -> list[str]:
     return [
-        f"- Each workload runs {s['runs']} times per engine, engines interleaved (the order rotates each run); "
+        f"- Each workload runs {s['runs']} time{'s' if s['runs'] != 1 else ''} per engine, engines interleaved (the order rotates each run); "
         "tables show the median of the runs. Every run is a fresh process (its own session), so startup and "
         "memory are per engine; the next run starts only when the previous run's processes (a JVM shutting "
         "down) are gone.",
@@ -221,7 +221,8 @@ def _method(s: dict) -> list[str]:
         "below it stops at the SparkContext, after the input was read).",
         "- Peak memory: the sum of RSS over every process of the run's session (driver, JVM, Python "
         "workers, worker processes), polled every 50 ms from /proc; pages shared after fork count once per "
-        "process.",
+        "process. CPU time: the user + system time of those processes over the whole run (startup and idle "
+        "batches included), less sensitive than wall time to other work on the machine.",
         f"- Keep-up: a search on the real clock, {s['keepup_runs']} per engine and workload, in one process with "
         "one SparkContext and a new StreamingContext per trial. A trial runs 2 empty batches then the 10 data "
         "batches at the trial's interval; it keeps up when the scheduling delay of each of the last 3 data "

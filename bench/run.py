@@ -17,7 +17,7 @@ import argparse
 import json
 import math
 import os
-import resource
+import shlex
 import shutil
 import signal
 import statistics
@@ -106,12 +106,12 @@ def run_child(engine: str, workload: str, mode: str, s: Settings, workdir: str, 
         args += ["--data", os.path.join(HERE, "data", DATA[workload])]
     args += extra or []
     waited = procmem.wait_until_quiet(s.quiet_wait) if s.quiet_wait > 0 else 0.0
-    busy0, ru0 = procmem.machine_busy_seconds(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy0 = procmem.machine_busy_seconds()
     with open(log, "w") as logf:
         t0 = time.time()
         proc = subprocess.Popen(args + ["--t0", repr(t0)], stdout=logf, stderr=subprocess.STDOUT,
                                 env=child_env(engine), cwd=scratch, start_new_session=True)
-        mem = procmem.PeakRSS(proc.pid)
+        mem = procmem.TreeMonitor(proc.pid)
         try:
             rc = proc.wait(timeout=s.child_timeout)
         except subprocess.TimeoutExpired:
@@ -120,7 +120,7 @@ def run_child(engine: str, workload: str, mode: str, s: Settings, workdir: str, 
             rc = "timeout"
         peak = mem.stop()
         wall = time.time() - t0
-        ru1, busy1 = resource.getrusage(resource.RUSAGE_CHILDREN), procmem.machine_busy_seconds()
+        busy1 = procmem.machine_busy_seconds()
         reap_session(proc.pid)
     if rc != 0 or not os.path.exists(out):
         with open(log, errors="replace") as f:
@@ -129,7 +129,7 @@ def run_child(engine: str, workload: str, mode: str, s: Settings, workdir: str, 
     with open(out) as f:
         result = json.load(f)
     result["peak_rss"] = peak
-    own = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
+    own = mem.cpu_seconds()
     result["cpu_s"] = own
     result["wall_s"] = wall
     result["other_load"] = max(0.0, (busy1 - busy0) - own) / wall if wall > 0 else 0.0
@@ -229,7 +229,7 @@ def queue_metrics(r: dict) -> dict:
         "throughput": r["lines"] / sum(proc) if sum(proc) > 0 else None,
         "empty_before_ms": _median([1000 * _proc_s(b) for b in batches[min(2, pre - 1):pre]]),
         "empty_after_ms": _median([1000 * _proc_s(b) for b in batches[pre + data:]]),
-        "peak_rss_mib": r["peak_rss"] / 2**20,
+        "peak_rss_mib": r["peak_rss"] / 2**20, "cpu_s": r.get("cpu_s"),
     }
 
 
@@ -250,7 +250,7 @@ def latency_metrics(r: dict) -> dict:
         "throughput": r["lines"] / sum(proc) if proc and sum(proc) > 0 else None,
         "keeps_up": common.keeps_up([b["sched_ms"] for b in active], r["interval_ms"]),
         "empty_before_ms": _median(empty),
-        "peak_rss_mib": r["peak_rss"] / 2**20,
+        "peak_rss_mib": r["peak_rss"] / 2**20, "cpu_s": r.get("cpu_s"),
     }
 
 
@@ -290,7 +290,19 @@ def main() -> None:
     p.add_argument("--no-keepup", action="store_true", help="skip the keep-up search")
     p.add_argument("--output", help="markdown report (default: BENCHMARKS.md for a full run, none for --quick)")
     p.add_argument("--json", help="raw results (default: bench/results.json for a full run)")
+    p.add_argument("--render", metavar="RAW_JSON",
+                   help="only re-render the report from the raw results of an earlier run")
     args = p.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            raw = json.load(f)
+        text = report.render(raw, raw["engines"], list(raw["workloads"]), PYTHONS)
+        if args.output:
+            with open(args.output, "w") as f:
+                f.write(text)
+        else:
+            print(text)
+        return
     engines = [e for e in args.engines.split(",") if e]
     workloads = [w for w in args.workloads.split(",") if w]
     for e in engines:
@@ -311,7 +323,14 @@ def main() -> None:
     raw_path = args.json or (None if args.quick else os.path.join(HERE, "results.json"))
     workdir = tempfile.mkdtemp(prefix="fluvial-bench-")
     started = time.time()
-    raw: dict = {"settings": vars(s), "engines": engines, "workloads": {}}
+    if os.environ.get("FLUVIAL_BENCH_VIA_MAKE"):
+        command = "make bench" + (f" BENCH_ARGS={shlex.quote(' '.join(sys.argv[1:]))}" if sys.argv[1:] else "")
+    else:
+        command = " ".join(shlex.quote(a) for a in [".venv/bin/python", "bench/run.py"] + sys.argv[1:])
+    raw: dict = {"settings": vars(s), "engines": engines, "workloads": {}, "command": command,
+                 "machine": report.machine(), "versions": report.versions(PYTHONS, engines),
+                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                 "json": os.path.relpath(raw_path, ROOT) if raw_path else None}
     failures: list[str] = []
 
     def log(msg: str) -> None:
@@ -372,7 +391,7 @@ def main() -> None:
     if raw_path:
         with open(raw_path, "w") as f:
             json.dump(raw, f, indent=1)
-    text = report.render(raw, engines, workloads, sys.argv, PYTHONS)
+    text = report.render(raw, engines, workloads, PYTHONS)
     if output:
         with open(output, "w") as f:
             f.write(text)
