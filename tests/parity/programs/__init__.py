@@ -1,0 +1,2 @@
+"""Parity programs: each module builds a streaming graph with the public
+PySpark API only (see parity.harness for the contract)."""
