@@ -261,3 +261,43 @@ def test_bad_initial_rate_fails_start(new_sc):
     ListSink(ssc.receiverStream(Loop()))
     with pytest.raises(ValueError, match="initialRate must be a positive"):
         ssc.start()
+
+
+class StopsDuringItsRestart(Receiver):
+    """Its thread asks for a restart, then stops the receiver while the restart
+    is inside onStop waiting for that same thread."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts = 0
+        self.in_on_stop = threading.Event()
+        self.finished = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def onStart(self) -> None:
+        self.starts += 1
+        self._thread = threading.Thread(target=self._run, daemon=True, name="test-rx")
+        self._thread.start()
+
+    def _run(self) -> None:
+        self.restart("first failure", millisecond=0)
+        self.in_on_stop.wait(10)
+        self.stop("giving up")
+        self.finished.set()
+
+    def onStop(self) -> None:
+        self.in_on_stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+
+def test_receiver_stopping_itself_during_its_restart_does_not_deadlock(new_sc):
+    ssc = StreamingContext(new_sc(), 1, clock=ManualClock())
+    rec = StopsDuringItsRestart()
+    ListSink(ssc.receiverStream(rec))
+    ssc.start()
+    assert rec.finished.wait(10)
+    wait_until(lambda: not any(t.name.startswith("fluvial-receiver-") for t in threading.enumerate()),
+               "restart and stop threads to finish")
+    ssc.stop(stopSparkContext=False)
+    assert rec.starts == 1 and rec.isStopped()

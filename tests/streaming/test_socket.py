@@ -109,6 +109,7 @@ def test_undecodable_line_is_reported_and_dropped_and_the_connection_kept(ssc_sc
     events = ReceiverEvents()
     ssc.addStreamingListener(events)
     ssc.start()
+    conn = None
     try:
         conn = server.accept()
         conn.sendall(b"good\nbad\xff\xfe\nafter\n")
@@ -117,9 +118,10 @@ def test_undecodable_line_is_reported_and_dropped_and_the_connection_kept(ssc_sc
         conn.sendall(b"same connection\n")
         wait_stored(ssc, lines, 1)
         clock.advance(1)
-        conn.close()
     finally:
         ssc.stop(stopSparkContext=False)
+        if conn is not None:
+            conn.close()
         server.close()
     assert sink.batches == [["good", "after"], ["same connection"]]
     errors = [msg for kind, msg in events.log if kind == "error"]

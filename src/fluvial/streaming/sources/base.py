@@ -7,7 +7,7 @@ ends up in that batch's :class:`~fluvial.streaming.listener.BatchInfo`.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..dstream import DStream
 from ..listener import StreamInputInfo
@@ -33,7 +33,8 @@ class InputDStream(DStream):
 
 
 class InputInfoTracker:
-    """Per batch time, what each input stream produced."""
+    """Per batch time, what each input stream produced; the scheduler takes a
+    batch's infos (once) when it builds that batch's BatchInfo."""
 
     def __init__(self) -> None:
         self._infos: dict[int, dict[int, StreamInputInfo]] = {}
@@ -46,7 +47,3 @@ class InputInfoTracker:
     def take(self, t: int) -> dict[int, StreamInputInfo]:
         with self._lock:
             return self._infos.pop(t, {})
-
-    def counts(self, t: int) -> dict[int, Any]:
-        with self._lock:
-            return {k: v.numRecords() for k, v in self._infos.get(t, {}).items()}

@@ -47,7 +47,10 @@ __all__ = ["Receiver", "ReceiverInputDStream", "ReceiverTracker", "ReceiverStopp
 
 
 class Receiver:
-    """Base class of push sources. See the module docstring for the contract."""
+    """Base class of push sources. See the module docstring for the contract.
+
+    Receivers run in the driver and their blocks stay in driver memory until
+    their batch completes; ``storageLevel`` is kept for API compatibility."""
 
     def __init__(self, storageLevel: StorageLevel = StorageLevel.MEMORY_AND_DISK_2) -> None:  # type: ignore[attr-defined]
         self.storageLevel = storageLevel
@@ -93,7 +96,7 @@ class Receiver:
 
     def stop(self, message: str, error: BaseException | None = None) -> None:
         """Stop this receiver for good (records already stored are still processed)."""
-        self._sup().stop(message, error)
+        self._sup().stop(message, error, from_receiver=True)
 
     def reportError(self, message: str, error: BaseException | None = None) -> None:
         """Report a non-fatal error: logged and posted to listeners' ``onReceiverError``."""

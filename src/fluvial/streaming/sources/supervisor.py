@@ -333,16 +333,29 @@ class ReceiverSupervisor:
         if not stopped:
             self.start_receiver()
 
-    def stop(self, message: str = "Stopped by driver", error: BaseException | None = None) -> None:
+    def stop(self, message: str = "Stopped by driver", error: BaseException | None = None,
+             from_receiver: bool = False) -> None:
         """Stop for good: refuse new records (blocked producers get
         :class:`ReceiverStoppedError`), stop the receiver, cut the last block.
-        Records already stored stay for the tracker to allocate."""
+        Records already stored stay for the tracker to allocate.
+
+        ``from_receiver``: called by the receiver itself. If a restart is busy
+        in ``onStop``/``onStart`` (which may be waiting for this very thread),
+        ``onStop`` runs on another thread instead of deadlocking."""
         with self._restart_lock:
             self._terminated.set()
             restart = self._restart_thread
         self._clock.wake()
         self.blocks.stop()
-        self.stop_receiver(message, error)
+        if from_receiver and not self._lifecycle.acquire(blocking=False):
+            threading.Thread(target=self.stop_receiver, args=(message, error), daemon=True,
+                             name=f"fluvial-receiver-stop-{self.stream_id}").start()
+            return
+        try:
+            self.stop_receiver(message, error)
+        finally:
+            if from_receiver:
+                self._lifecycle.release()
         if restart is not None and restart is not threading.current_thread():
             restart.join(10)
             if restart.is_alive():
