@@ -249,11 +249,24 @@ UNARY = {
 pairs = st.lists(st.tuples(st.sampled_from("abcde"), st.integers(0, 6)), max_size=8)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def tagged(streams):
+    """One stream carrying every stream's records as ``(index, record)``, so
+    that a batch of many operators costs one job."""
+    first = streams[0].map(lambda r: (0, r))
+    rest = [s.map(lambda r, i=i: (i, r)) for i, s in enumerate(streams) if i]
+    return first.context().union(first, *rest)
+
+
+def untagged(batches, n):
+    return [[[r for i, r in batch if i == k] for batch in batches] for k in range(n)]
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(pairs, min_size=1, max_size=4))
 def test_streaming_equals_one_batch_job_over_the_concatenated_input(sc, batches):
     names = list(UNARY)
-    outputs = run_stream(sc, [batches], lambda s: [UNARY[n][0](s) for n in names], numSlices=2)
+    out = run_stream(sc, [batches], lambda s: tagged([UNARY[n][0](s) for n in names]), numSlices=2)
+    outputs = untagged(out, len(names))
     everything = sc.parallelize([r for b in batches for r in b], 2)
     for name, got in zip(names, outputs):
         _, rdd_op, merge = UNARY[name]
@@ -274,13 +287,14 @@ def test_streaming_equals_one_batch_job_over_the_concatenated_input(sc, batches)
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(pairs, pairs), min_size=1, max_size=3))
-def test_binary_operations_equal_the_rdd_operation_on_each_batch(sc, batch_pairs):
+def test_binary_operations_pair_the_two_streams_batch_by_batch(sc, batch_pairs):
     left = [a for a, _ in batch_pairs]
     right = [b for _, b in batch_pairs]
     ops = ["union", "join", "leftOuterJoin", "rightOuterJoin", "fullOuterJoin", "cogroup"]
-    outputs = run_stream(sc, [left, right], lambda a, b: [getattr(a, op)(b) for op in ops], numSlices=2)
+    out = run_stream(sc, [left, right], lambda a, b: tagged([getattr(a, op)(b) for op in ops]), numSlices=2)
+    outputs = untagged(out, len(ops))
     for op, got in zip(ops, outputs):
         for batch, (a, b) in zip(got, batch_pairs):
-            want = getattr(sc.parallelize(a, 2), op)(sc.parallelize(b, 2)).collect()
+            want = CASES[op][1](None, a, b, sc)
             assert normalized(batch) == normalized(want), op
 

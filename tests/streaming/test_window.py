@@ -127,19 +127,22 @@ COMBOS = [(5, 1), (6, 1), (6, 2), (6, 3), (10, 2), (4, 1), (2, 1), (3, 3), (8, 4
 
 def test_inverse_reduce_matches_full_recompute(sc, cpdir):
     rng = random.Random(7)
-    batches = [[(rng.choice("abcdefg"), rng.randint(-3, 9)) for _ in range(rng.randint(0, 6))] for _ in range(40)]
+    batches = [[(rng.choice("abcdefg"), rng.randint(-3, 9)) for _ in range(rng.randint(0, 6))] for _ in range(32)]
 
     def build(s):
         outs = []
-        for w, sl in COMBOS:
-            outs.append(s.reduceByKeyAndWindow(operator.add, operator.sub, w, sl, 3))
-            outs.append(s.reduceByKeyAndWindow(operator.add, None, w, sl, 3))
+        for w, sl in COMBOS:          # one output (one job per window) for both results
+            inc = s.reduceByKeyAndWindow(operator.add, operator.sub, w, sl, 3)
+            full = s.reduceByKeyAndWindow(operator.add, None, w, sl, 3)
+            outs.append(inc.map(lambda kv: ("inc", kv)).union(full.map(lambda kv: ("full", kv))))
         return outs
     results = run_stream(sc, [batches], build, checkpoint=cpdir)
-    for (w, sl), incremental, full in zip(COMBOS, results[0::2], results[1::2]):
+    for (w, sl), both in zip(COMBOS, results):
         times = valid_times(len(batches), sl)
-        assert len(incremental) == len(full) == len(times)
-        for t, inc, fu in zip(times, incremental, full):
+        assert len(both) == len(times)
+        for t, batch in zip(times, both):
+            inc = [kv for tag, kv in batch if tag == "inc"]
+            fu = [kv for tag, kv in batch if tag == "full"]
             in_win = sums(in_window(batches, w, t))
             present = {k for k, _ in in_window(batches, w, t)}
             assert dict(fu) == in_win, (w, sl, t)

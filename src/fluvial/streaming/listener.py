@@ -2,15 +2,25 @@
 
 Events mirror the objects PySpark's listeners receive from the JVM: accessors
 are methods (``batchCompleted.batchInfo().numRecords()``), times are epoch
-milliseconds, and a delay that is not known yet is ``-1``. The bus delivers
+milliseconds (wall time, also under a ManualClock, as in Spark), and a time or
+delay that is not known yet is ``-1``. Each event carries its own snapshot of
+the batch's information, taken when it was posted.
+
+Order: ``onStreamingStarted`` first; then per batch that has jobs,
+``onBatchSubmitted``, ``onBatchStarted``, for each output operation in order
+``onOutputOperationStarted``/``onOutputOperationCompleted``, and
+``onBatchCompleted``; batches are reported in time order. A batch without
+jobs is not reported (as in Spark). The bus delivers
 events in posting order on its own thread; an exception in one listener is
 logged and does not reach the stream or other listeners.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +103,9 @@ class OutputOperationInfo:
     def failureReason(self) -> str | None:
         return self._failure_reason
 
+    def _snapshot(self) -> "OutputOperationInfo":
+        return dataclasses.replace(self)
+
 
 @dataclass
 class BatchInfo:
@@ -141,6 +154,11 @@ class BatchInfo:
 
     def outputOperationInfos(self) -> dict[int, OutputOperationInfo]:
         return self._output_operation_infos
+
+    def _snapshot(self) -> "BatchInfo":
+        """A copy as of now: each event carries its own, as Spark's do."""
+        return dataclasses.replace(self, _output_operation_infos={
+            k: v._snapshot() for k, v in self._output_operation_infos.items()})
 
 
 @dataclass
@@ -310,12 +328,17 @@ class ListenerBus:
         self._queue.put(event)
 
     def wait_until_empty(self, timeout: float | None = None) -> None:
-        """Block until every event posted so far has been delivered."""
-        if self._thread is None or not self._thread.is_alive():
+        """Block until every event posted so far has been delivered, the bus
+        has stopped, or ``timeout`` seconds have passed."""
+        thread = self._thread
+        if thread is None or not thread.is_alive() or thread is threading.current_thread():
             return
         done = threading.Event()
         self._queue.put(done)
-        done.wait(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not done.wait(0.05):
+            if not thread.is_alive() or (deadline is not None and time.monotonic() >= deadline):
+                return
 
     def stop(self) -> None:
         if self._thread is not None and self._thread.is_alive():

@@ -172,7 +172,7 @@ class JobScheduler:
                 t, job.output_op_id, job.name, job.description)
         self._last_generated = t
         if jobs:
-            ssc._bus.post(StreamingListenerBatchSubmitted(info))
+            ssc._bus.post(StreamingListenerBatchSubmitted(info._snapshot()))
         self._jobs.put((t, jobs, info))
         return True
 
@@ -189,25 +189,25 @@ class JobScheduler:
         bus = self.ssc._bus
         if jobs:
             info._processing_start_time = _now_ms()
-            bus.post(StreamingListenerBatchStarted(info))
+            bus.post(StreamingListenerBatchStarted(info._snapshot()))
         for job in jobs:
             if self._abort:
                 return False
             op = info._output_operation_infos[job.output_op_id]
             op._start_time = _now_ms()
-            bus.post(StreamingListenerOutputOperationStarted(op))
+            bus.post(StreamingListenerOutputOperationStarted(op._snapshot()))
             try:
                 job.run()
             except BaseException as exc:  # noqa: BLE001 - reported to the context
                 op._end_time = _now_ms()
                 op._failure_reason = "".join(traceback.format_exception(exc))
-                bus.post(StreamingListenerOutputOperationCompleted(op))
+                bus.post(StreamingListenerOutputOperationCompleted(op._snapshot()))
                 info._processing_end_time = _now_ms()
-                bus.post(StreamingListenerBatchCompleted(info))
+                bus.post(StreamingListenerBatchCompleted(info._snapshot()))
                 self._fail(BatchFailedError(t, f"output operation {job.output_op_id} ({job.name})", exc))
                 return False
             op._end_time = _now_ms()
-            bus.post(StreamingListenerOutputOperationCompleted(op))
+            bus.post(StreamingListenerOutputOperationCompleted(op._snapshot()))
         if self._abort:
             return False
         try:
@@ -218,7 +218,7 @@ class JobScheduler:
             return False
         if jobs:
             info._processing_end_time = _now_ms()
-            bus.post(StreamingListenerBatchCompleted(info))
+            bus.post(StreamingListenerBatchCompleted(info._snapshot()))
             try:
                 self.ssc._on_batch_completed(info)
             except Exception:  # noqa: BLE001 - internal hooks (rate control) must not fail a batch
