@@ -126,7 +126,11 @@ def main():
     except KeyboardInterrupt:
         print("\nStopping: finishing the tweets already received...", flush=True)
     finally:
-        ssc.stop(stopSparkContext=True, stopGraceFully=True)
+        try:
+            ssc.stop(stopSparkContext=True, stopGraceFully=True)
+        except KeyboardInterrupt:  # a second Ctrl-C: do not wait for the last batch
+            print("Stopping now, without finishing the last batch.", flush=True)
+            ssc.stop(stopSparkContext=True)
         checkpoint_dir.cleanup()
     print("Stopped.")
 
