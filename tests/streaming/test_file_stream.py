@@ -201,3 +201,16 @@ def test_invalid_arguments_are_rejected(fsc, tmp_path):
         ssc.binaryRecordsStream(str(tmp_path), 0)
     with pytest.raises(ValueError, match="directory must be a non-empty string"):
         ssc.textFileStream("")
+
+
+def test_corrupt_compressed_file_fails_the_batch_naming_it(fsc, tmp_path):
+    clock = ManualClock(START)
+    ssc = StreamingContext(fsc, 1, clock=clock)
+    ListSink(ssc.textFileStream(str(tmp_path)))
+    ssc.start()
+    bad = put(tmp_path, "broken.gz", b"this is not gzip data", START + 100)
+    clock.advance(1)
+    with pytest.raises(BatchFailedError) as info:
+        ssc.awaitTermination(10)
+    ssc.stop(stopSparkContext=False)
+    assert bad in str(info.value) and "BadGzipFile" in str(info.value)

@@ -32,6 +32,7 @@ import logging
 import math
 import os
 import threading
+import zlib
 from typing import TYPE_CHECKING
 
 from ...core.files import FileSplitRDD, FixedRecordRDD
@@ -167,7 +168,14 @@ class FileInputDStream(InputDStream):
     def _text_rdd(self, files: list[str], sizes: dict[str, int]) -> tuple[RDD, int]:
         nonempty = [f for f in files if sizes[f]]
         splits = [s for f in nonempty for s in plan_splits([f], 1)]
-        return FileSplitRDD(self._sc, splits), sum(count_lines(f) for f in nonempty)
+        count = 0
+        for f in nonempty:
+            try:
+                count += count_lines(f)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise ValueError(f"{f}: cannot read the file selected for textFileStream of "
+                                 f"{self.directory}: {type(exc).__name__}: {exc}") from exc
+        return FileSplitRDD(self._sc, splits), count
 
     def _binary_rdd(self, files: list[str], sizes: dict[str, int]) -> tuple[RDD, int]:
         length = self.record_length
