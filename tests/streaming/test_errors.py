@@ -98,6 +98,23 @@ def test_failure_while_generating_rdds_names_the_output_operation(sc):
         ssc.stop(stopSparkContext=False)
 
 
+@pytest.mark.parametrize("build,message", [
+    (lambda s: s.transform(lambda rdd: rdd.collect()), "must return an RDD or None, got list"),
+    (lambda s: s.transformWith(lambda a, b: 3, s), "must return an RDD or None, got int"),
+    (lambda s: s.context().transform([s], lambda rdds: None), "Transform function must not return None"),
+    (lambda s: s.context().transform([s], lambda rdds: rdds), "must return an RDD, got tuple"),
+])
+def test_transform_functions_must_return_rdds(sc, build, message):
+    ssc, clock = started(sc, lambda s: build(s).foreachRDD(lambda rdd: None))
+    try:
+        clock.advance(1)
+        with pytest.raises(BatchFailedError, match=message) as info:
+            ssc.awaitTermination(5)
+        assert isinstance(info.value.__cause__, TypeError)
+    finally:
+        ssc.stop(stopSparkContext=False)
+
+
 def test_await_termination_times_out_without_error(sc):
     ssc, clock = started(sc, lambda s: s.foreachRDD(lambda rdd: None))
     try:

@@ -59,4 +59,6 @@ class MultiTransformedDStream(DStream):
             raise TypeError("Transform function must not return None. Return "
                             "SparkContext.emptyRDD() instead to represent no element as the result "
                             "of transformation.")
+        if not isinstance(result, RDD):
+            raise TypeError(f"the function of {self._name()} must return an RDD, got {type(result).__name__}")
         return result

@@ -62,6 +62,7 @@ class DStream:
         self._checkpoint_ms: int | None = None
         self._must_checkpoint = False
         self._marked_for_checkpoint: set[int] = set()
+        self._remember_propagated = False
         self.is_cached = False
         self.is_checkpointed = False
         self._creation_site = call_site()
@@ -86,7 +87,9 @@ class DStream:
     def _initialize(self, zero_ms: int) -> None:
         """Fix the zero time, the default checkpoint interval and the minimum
         remember duration (Spark's ``DStream.initialize``)."""
-        if self._zero_ms is not None and self._zero_ms != zero_ms:
+        if self._zero_ms == zero_ms:
+            return
+        if self._zero_ms is not None:
             raise RuntimeError(f"{self._name()}: zero time is already {self._zero_ms} ms, "
                                f"cannot initialize it again to {zero_ms} ms")
         self._zero_ms = zero_ms
@@ -101,14 +104,22 @@ class DStream:
             p._initialize(zero_ms)
 
     def _remember(self, duration_ms: int | None) -> None:
-        if duration_ms is not None and (self._remember_ms is None or duration_ms > self._remember_ms):
+        """Remember RDDs for at least ``duration_ms``, and make parents keep
+        what this stream needs (each stream is visited again only when its
+        duration grew, so shared ancestors cost once)."""
+        grew = duration_ms is not None and (self._remember_ms is None or duration_ms > self._remember_ms)
+        if grew:
             self._remember_ms = duration_ms
+        if not grew and self._remember_propagated:
+            return
+        self._remember_propagated = True
         for p in self._parents:
             p._remember(self._parent_remember_ms())
 
     def _validate(self) -> None:
-        """Spark's ``validateAtStart``: checkpointing needs a directory and an
-        interval that is a multiple of the slide duration."""
+        """Spark's ``validateAtStart`` for this stream (not its parents):
+        checkpointing needs a directory and an interval that is a multiple of
+        the slide duration."""
         cp, slide = self._checkpoint_ms, self._slide_ms
         if cp is not None and self._sc.getCheckpointDir() is None:
             raise ValueError("The checkpoint directory has not been set. Please set it by "
@@ -120,8 +131,6 @@ class DStream:
             raise ValueError(f"The checkpoint interval for {self._name()} has been set to {cp} ms which is "
                              f"not a multiple of its slide time ({slide} ms). Please set it to a multiple "
                              f"of {slide} ms.")
-        for p in self._parents:
-            p._validate()
 
     def _check_not_started(self, what: str) -> None:
         if self._zero_ms is not None:
@@ -153,8 +162,9 @@ class DStream:
             return rdd
 
     def _clear_metadata(self, t: int) -> None:
-        """Forget RDDs at or before ``t - rememberDuration``: unpersist them and
-        delete their checkpoint files (newer checkpoints have replaced them)."""
+        """Forget this stream's (not its parents') RDDs at or before ``t -
+        rememberDuration``: unpersist them and delete their checkpoint files
+        (newer checkpoints have replaced them)."""
         with self._lock:
             limit = t - (self._remember_ms or self._slide_ms)
             old = [self._generated.pop(k) for k in [k for k in self._generated if k <= limit]]
@@ -166,8 +176,6 @@ class DStream:
                 path = rdd.getCheckpointFile()
                 if path is not None:
                     shutil.rmtree(path, ignore_errors=True)
-        for p in self._parents:
-            p._clear_metadata(t)
 
     def _slice_ms(self, begin: int, end: int) -> list[RDD]:
         """RDDs of the valid times in ``[begin, end]``, both ends aligned down
@@ -524,6 +532,14 @@ def _drop_prefix(a: list, b: list) -> list:
     return a[len(b):]
 
 
+def _checked(result: Any, stream: DStream) -> RDD | None:
+    """A transform function's result: an RDD, or None for no RDD this batch."""
+    if result is not None and not isinstance(result, RDD):
+        raise TypeError(f"the function of {stream._name()} must return an RDD or None, "
+                        f"got {type(result).__name__}")
+    return result
+
+
 def _same_context(a: DStream, b: DStream) -> None:
     if a._ssc is not b._ssc:
         raise ValueError("the two DStreams belong to different StreamingContexts")
@@ -549,7 +565,7 @@ class TransformedDStream(DStream):
         parent = self.prev._get_or_compute(t)
         if parent is None:
             return None
-        return self.func(batch_datetime(t), parent)
+        return _checked(self.func(batch_datetime(t), parent), self)
 
 
 class _Composed:
@@ -575,8 +591,8 @@ class TransformedWithDStream(DStream):
     def _compute(self, t: int) -> RDD | None:
         a = self._parents[0]._get_or_compute(t)
         b = self._parents[1]._get_or_compute(t)
-        return self.func(batch_datetime(t), a if a is not None else self._sc.emptyRDD(),
-                         b if b is not None else self._sc.emptyRDD())
+        return _checked(self.func(batch_datetime(t), a if a is not None else self._sc.emptyRDD(),
+                                  b if b is not None else self._sc.emptyRDD()), self)
 
 
 class ForEachDStream(DStream):

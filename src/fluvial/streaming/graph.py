@@ -35,6 +35,7 @@ class DStreamGraph:
         self.output_streams: list[Any] = []
         self.zero_ms: int | None = None
         self.remember_ms: int | None = None
+        self.streams: list[Any] = []
         self._lock = threading.Lock()
 
     def add_input_stream(self, stream: Any) -> int:
@@ -62,11 +63,16 @@ class DStreamGraph:
         """Fix the zero time and remember durations of every stream, check
         them (Spark's validateAtStart), then start the input streams."""
         self.zero_ms = zero_ms
+        seen: dict[int, Any] = {}
+        for out in self.output_streams:
+            for s in out._all_streams():
+                seen.setdefault(id(s), s)
+        self.streams = list(seen.values())
         for s in self.output_streams:
             s._initialize(zero_ms)
         for s in self.output_streams:
             s._remember(self.remember_ms)
-        for s in self.output_streams:
+        for s in self.streams:
             s._validate()
         for s in self.input_streams:
             s.start()
@@ -89,5 +95,6 @@ class DStreamGraph:
         return jobs
 
     def clear_metadata(self, t: int) -> None:
-        for s in self.output_streams:
+        """Batch ``t`` is done: every stream forgets what it no longer needs."""
+        for s in self.streams:
             s._clear_metadata(t)
