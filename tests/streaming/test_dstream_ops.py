@@ -298,3 +298,32 @@ def test_binary_operations_pair_the_two_streams_batch_by_batch(sc, batch_pairs):
             want = CASES[op][1](None, a, b, sc)
             assert normalized(batch) == normalized(want), op
 
+
+
+def test_checkpoint_interval_checkpoints_every_interval_and_persists(sc, tmp_path):
+    clock = ManualClock()
+    ssc = StreamingContext(sc, 1, clock=clock)
+    ssc.checkpoint(str(tmp_path))
+    seen = []
+
+    def out(t, rdd):
+        data = rdd.collect()
+        seen.append((t.second, data, rdd.isCheckpointed(), rdd.is_cached))
+    try:
+        stream = queue_source(ssc, INTS, 2).map(lambda x: x * 2).checkpoint(2)
+        stream.foreachRDD(out)
+        ssc.start()
+        clock.advance(4)
+    finally:
+        ssc.stop(stopSparkContext=False)
+    assert seen == [(1, [2, 4, 6, 8, 10], False, True), (2, [], True, True),
+                    (3, [12, 14, 14, 16], False, True), (4, [18], True, True)]
+
+
+def test_persist_takes_a_storage_level(sc):
+    ssc = StreamingContext(sc, 1, clock=ManualClock())
+    try:
+        with pytest.raises(TypeError, match="persist: storageLevel must be a StorageLevel, got 'MEMORY_ONLY'"):
+            queue_source(ssc, []).persist("MEMORY_ONLY")
+    finally:
+        ssc.stop(stopSparkContext=False)

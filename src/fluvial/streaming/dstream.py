@@ -416,8 +416,9 @@ class DStream:
         return reduced.map(lambda kv: kv[1])
 
     def countByWindow(self, windowDuration: float, slideDuration: float) -> "DStream":
-        """One record per window: its number of records (computed
-        incrementally, so a window that became empty counts 0)."""
+        """One record per window: its number of records. Windows of at
+        least five slides are counted incrementally, so once records were seen
+        an empty window counts 0; shorter ones yield no record when empty."""
         return self.map(lambda x: 1).reduceByWindow(operator.add, operator.sub, windowDuration, slideDuration)
 
     def countByValueAndWindow(self, windowDuration: float, slideDuration: float,
@@ -431,8 +432,9 @@ class DStream:
     def groupByKeyAndWindow(self, windowDuration: float, slideDuration: float,
                             numPartitions: int | None = None) -> "DStream":
         """``(key, values)`` per window, values in batch order (a
-        :class:`ResultIterable`). Keys without values in the window remain,
-        with no values, as in PySpark's incremental implementation."""
+        :class:`ResultIterable`). With a window of at least five slides (the
+        incremental path) a key whose values all left the window stays, with
+        no values, as in PySpark."""
         ls = self.mapValues(lambda x: [x])
         grouped = ls.reduceByKeyAndWindow(_concat, _drop_prefix, windowDuration, slideDuration, numPartitions)
         return grouped.mapValues(ResultIterable)
