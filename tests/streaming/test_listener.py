@@ -196,3 +196,24 @@ def test_stop_from_a_listener_is_refused(sc):
     finally:
         ssc.stop(stopSparkContext=False)
     assert errors == ["Cannot stop StreamingContext within listener bus thread."]
+
+
+def test_jobs_of_an_output_operation_carry_the_batch_and_operation(sc):
+    clock = ManualClock()
+    ssc = StreamingContext(sc, 1, clock=clock)
+    seen = []
+
+    def out(rdd):
+        seen.append((sc.getLocalProperty("spark.streaming.internal.batchTime"),
+                     sc.getLocalProperty("spark.streaming.internal.outputOpId"),
+                     sc.getLocalProperty("spark.job.description")))
+    try:
+        s = queue_source(ssc, [[1], [2]])
+        s.foreachRDD(lambda rdd: None)
+        s.foreachRDD(out)
+        ssc.start()
+        clock.advance(2)
+    finally:
+        ssc.stop(stopSparkContext=False)
+    assert [x[:2] for x in seen] == [("1000", "1"), ("2000", "1")]
+    assert seen[0][2].startswith("Streaming job from [output operation 1, batch time ")

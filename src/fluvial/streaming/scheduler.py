@@ -196,6 +196,7 @@ class JobScheduler:
             op = info._output_operation_infos[job.output_op_id]
             op._start_time = _now_ms()
             bus.post(StreamingListenerOutputOperationStarted(op._snapshot()))
+            self._set_job_properties(t, job.output_op_id)
             try:
                 job.run()
             except BaseException as exc:  # noqa: BLE001 - reported to the context
@@ -227,6 +228,14 @@ class JobScheduler:
             self._last_done = t
             self._done.notify_all()
         return True
+
+    def _set_job_properties(self, t: int, op_id: int) -> None:
+        """Tag the Spark jobs of this output operation as Spark's JobScheduler does."""
+        sc = self.ssc._sc
+        sc.setJobDescription(f"Streaming job from [output operation {op_id}, batch time "
+                             f"{batch_datetime(t).strftime('%H:%M:%S')}]")
+        sc.setLocalProperty("spark.streaming.internal.batchTime", str(t))
+        sc.setLocalProperty("spark.streaming.internal.outputOpId", str(op_id))
 
     def _fail(self, error: BatchFailedError) -> None:
         log.error("%s", error, exc_info=error.__cause__)
