@@ -54,6 +54,16 @@ _REPARTITION = (
     "reduce side reads map outputs in map order. Cause: src/fluvial/core/transforms.py "
     "RDD.repartition (spread); fix: chunk each partition into runs of 10 and start at that position "
     "(owner: core)")
+_LIVE_CACHED_BLOCKS = (
+    "a function that mutates a record it reads from a persisted RDD changes the cached partition: "
+    "append_state extends the previous state's list in place, and the window over the state stream, "
+    "re-reading the previous state RDD (persisted by StateDStream), sees the new list instead of the "
+    "old one (e.g. ('b', [2, 5]) where PySpark has ('b', [2])). PySpark stores persisted Python RDD "
+    "partitions pickled, so every read unpickles fresh objects. Cause: src/fluvial/core/rdd.py "
+    "RDD.iterator keeps list(self.compute(...)) as the block and returns iter() over those same "
+    "objects on every read (in the driver and in workers); fix: store the block serialized "
+    "(pickle.dumps of the partition) and unpickle it on each read, as core already does for map "
+    "output (owner: core)")
 
 # (program, emitted stream or <stdout>/<files>) -> how and why fluvial differs
 # from PySpark there (a fluvial bug, to be fixed by the file's owner).
@@ -71,6 +81,7 @@ KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
     ("windows", "window2_2_glom"): _DRAINED_QUEUE,
     ("repartition", "repartition3_glom"): _REPARTITION,
     ("repartition", "repartition5_sizes"): _REPARTITION,
+    ("mutable_values", "state_window"): _LIVE_CACHED_BLOCKS,
 }
 
 
