@@ -109,7 +109,8 @@ class JobScheduler:
         """Stop the job thread after the queued batches (``drain``, waiting at
         most ``timeout`` seconds for them) or after the job now running."""
         if drain and not self.wait_until_done(self._last_generated, timeout):
-            log.warning("graceful stop timed out with batches still queued; they are dropped")
+            if not self._failed:
+                log.warning("graceful stop timed out with batches still queued; they are dropped")
             drain = False
         if not drain:
             self._abort = True
