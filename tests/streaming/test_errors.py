@@ -7,7 +7,6 @@ No test in this module sets a checkpoint directory before the ones that
 check it is required (the SparkContext is shared by the module)."""
 from __future__ import annotations
 
-import logging
 import operator
 
 import pytest
@@ -157,12 +156,11 @@ def test_adding_an_operation_after_start_is_refused(sc):
         queue_source(ssc, [])
 
 
-def test_starting_twice_only_warns_and_starting_after_stop_is_refused(sc, caplog):
+def test_starting_twice_is_refused_and_the_context_keeps_running(sc):
     ssc, clock = started(sc, lambda s: s.foreachRDD(lambda rdd: None))
     try:
-        with caplog.at_level(logging.WARNING, logger="fluvial.streaming"):
+        with pytest.raises(RuntimeError, match="StreamingContext has already been started"):
             ssc.start()
-        assert "StreamingContext has already been started" in caplog.text
         assert ssc.getState() == "ACTIVE"
     finally:
         ssc.stop(stopSparkContext=False)

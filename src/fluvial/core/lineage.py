@@ -14,24 +14,27 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .rdd import RDD
 from .shuffle import (NarrowDependency, Partitioner, ShuffleDependency, one_to_one,
-                      range_dependency, read_bucket)
+                      range_dependency, read_bucket, serialize_bucket)
 
 
 class ParallelCollectionRDD(RDD):
-    """A driver-side list cut into slices. Each slice travels as a task input."""
+    """A driver-side list cut into slices. Each slice is serialized once, here,
+    and travels as a task input; every task reads fresh objects, so a function
+    that mutates its records cannot change the collection (as in PySpark)."""
 
     _parent_attrs = ("_slices",)
 
     def __init__(self, ctx: Any, slices: Sequence[list]) -> None:
         super().__init__(ctx, [], len(slices))
-        self._slices: Sequence[list] | None = slices
+        self._slices: list[bytes] | None = [serialize_bucket(list(s)) for s in slices]
+        self.slice_sizes: list[int] = [len(s) for s in slices]
 
     def _own_inputs(self, split: int, inputs: dict, store: Any) -> None:
         if self._slices is not None:
             inputs[("data", self._id, split)] = self._slices[split]
 
     def compute(self, split: int, tctx: Any) -> Iterator:
-        return iter(tctx.inputs[("data", self._id, split)])
+        return iter(read_bucket(tctx.inputs[("data", self._id, split)]))
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()

@@ -15,14 +15,13 @@ records of one reduce partition arrive in map-partition order.
 from __future__ import annotations
 
 import os
-import pickle
 import weakref
 from typing import TYPE_CHECKING, Any, Generic, Iterator, TypeVar
 
 from .actions import ActionMixin
 from .numeric import NumericMixin
 from .pairs import PairMixin
-from .shuffle import Dependency, Partitioner, ShuffleDependency
+from .shuffle import Dependency, Partitioner, ShuffleDependency, read_bucket, serialize_bucket
 from .storage import StorageLevel
 from .transforms import TransformMixin
 
@@ -68,15 +67,18 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
         if not self._keeps_blocks():
             return iter(self.compute(split, tctx))
         bid = ("rdd", self._id, split)
-        data = tctx.inputs.get(bid, _MISSING)
-        if data is not _MISSING:
-            return iter(data)
+        blob = tctx.inputs.get(bid, _MISSING)
+        if blob is not _MISSING:
+            return iter(read_bucket(blob))
         if self._checkpointed and self._checkpoint_path is not None:
             with open(os.path.join(self._checkpoint_path, f"part-{split:05d}"), "rb") as f:
-                data = pickle.load(f)
-        else:
-            data = list(self.compute(split, tctx))
-        tctx.new_blocks[bid] = data
+                blob = f.read()
+            tctx.new_blocks[bid] = blob
+            return iter(read_bucket(blob))
+        # Blocks are kept serialized (as PySpark keeps them): each read gets
+        # fresh objects, so a function mutating its records cannot corrupt them.
+        data = list(self.compute(split, tctx))
+        tctx.new_blocks[bid] = serialize_bucket(data)
         return iter(data)
 
     def _own_inputs(self, split: int, inputs: dict, store: Any) -> None:
@@ -222,7 +224,7 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
         if missing:
             parts = self.ctx._run_job(self, list, missing, checkpoint=False)
             for s, data in zip(missing, parts):
-                store.put(("rdd", self._id, s), data)
+                store.put(("rdd", self._id, s), serialize_bucket(data))
         for s in range(self._num_partitions):  # checkpoint data lives in the driver
             bid = ("rdd", self._id, s)
             if store.location(bid) is not None:
@@ -233,7 +235,7 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
             for s in range(self._num_partitions):
                 tmp = os.path.join(path, f".part-{s:05d}.tmp")
                 with open(tmp, "wb") as f:
-                    pickle.dump(store.get(("rdd", self._id, s)), f, protocol=5)
+                    f.write(store.get(("rdd", self._id, s)))
                     f.flush()
                     os.fsync(f.fileno())
                 os.replace(tmp, os.path.join(path, f"part-{s:05d}"))

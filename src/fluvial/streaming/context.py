@@ -133,8 +133,8 @@ class StreamingContext:
         error is raised and the context is marked STOPPED."""
         with StreamingContext._lock:
             if self._state == "ACTIVE":
-                log.warning("StreamingContext has already been started")
-                return
+                # Spark only logs this; starting twice is a bug in the program, so fluvial says so
+                raise RuntimeError("StreamingContext has already been started: start() may be called once")
             if self._state == "STOPPED":
                 raise RuntimeError("StreamingContext has already been stopped")
             active = StreamingContext._activeContext

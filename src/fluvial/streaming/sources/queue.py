@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 class QueueInputDStream(InputDStream):
     """Each batch takes the next RDD of the queue (``oneAtATime``) or the union
     of all queued RDDs; with the queue empty, the ``default`` RDD or an empty
-    RDD. RDDs appended to ``queue`` (a ``collections.deque``) after creation are
+    RDD of one partition (as Spark). RDDs appended to ``queue`` (a ``collections.deque``) after creation are
     picked up too."""
 
     def __init__(self, ssc: "StreamingContext", rdds: list[RDD], one_at_a_time: bool,
@@ -39,7 +39,7 @@ class QueueInputDStream(InputDStream):
             rdd = self.default
             taken = [rdd]
         else:
-            rdd = self._sc.emptyRDD()
+            rdd = self._sc.parallelize([], 1)  # Spark's default: one empty partition
         self._report(t, sum(_local_count(r) for r in taken))
         return rdd
 
@@ -47,6 +47,6 @@ class QueueInputDStream(InputDStream):
 def _local_count(rdd: Any) -> int:
     """Records in a parallelized RDD, known without running a job (else 0)."""
     from ...core.lineage import ParallelCollectionRDD
-    if isinstance(rdd, ParallelCollectionRDD) and rdd._slices is not None:
-        return sum(len(s) for s in rdd._slices)
+    if isinstance(rdd, ParallelCollectionRDD):
+        return sum(rdd.slice_sizes)
     return 0
