@@ -22,6 +22,7 @@ to advance that clock by one batch and wait for the batch to finish.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import io
 import os
@@ -153,7 +154,8 @@ def run_program(name: str, engine: Engine, sc: Any, workdir: str) -> dict[str, A
     """Run program ``name`` on ``engine`` and return what it produced:
     ``outputs`` (per emitted stream, the list of batches with ``time``,
     ``records`` in the engine's order and ``sorted``), ``stdout`` (one string
-    per batch), ``files`` and ``hidden_files`` (under ``workdir/out``)."""
+    per batch), ``files`` and ``hidden_files`` (under ``workdir/out``), and
+    ``source_sha256`` of the program's file (a golden is stale once it changes)."""
     module = load_program(name)
     run_id = f"{name}-{engine.name}-{os.getpid()}-{time.monotonic_ns()}"
     with _RUNS_LOCK:
@@ -179,5 +181,8 @@ def run_program(name: str, engine: Engine, sc: Any, workdir: str) -> dict[str, A
             outputs = _RUNS.pop(run_id)
     engine.check_failed(ssc)
     files, hidden = _files_under(os.path.join(workdir, "out"))
-    return {"program": name, "batch_ms": BATCH_MS, "batches": module.BATCHES_TO_RUN,
-            "outputs": outputs, "stdout": stdout, "files": files, "hidden_files": hidden}
+    with open(module.__file__, "rb") as f:
+        source_sha256 = hashlib.sha256(f.read()).hexdigest()
+    return {"program": name, "source_sha256": source_sha256, "batch_ms": BATCH_MS,
+            "batches": module.BATCHES_TO_RUN, "outputs": outputs, "stdout": stdout, "files": files,
+            "hidden_files": hidden}

@@ -15,9 +15,12 @@ adding or changing a program)::
     python tests/parity/record_pyspark.py        # all programs, or name some
     python tests/parity/record_pyspark.py --repeat 2   # also checks determinism
 
-Differences known to come from fluvial bugs are marked ``xfail(strict=True)``
-in ``KNOWN_DIFFERENCES`` with their cause; fixing the bug makes the test
-XPASS, which fails, so the marker gets removed.
+Each case is one program's emitted stream (or its stdout, or its files), so
+a difference is reported where it is. Differences known to come from fluvial
+bugs are marked ``xfail(strict=True)`` in ``KNOWN_DIFFERENCES`` with their
+cause; fixing the bug makes the case XPASS, which fails, so the marker gets
+removed. A golden records the SHA-256 of its program's source: editing a
+program without re-recording fails its cases with a note to re-record.
 """
 from __future__ import annotations
 
@@ -37,14 +40,6 @@ GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 # Parts of a program's result besides its emitted streams.
 STDOUT, FILES, MISSING = "<stdout>", "<files>", "<no golden>"
 
-_DRAINED_QUEUE = (
-    "a drained queueStream without a default yields an RDD with 0 partitions in fluvial, but in PySpark "
-    "an empty RDD with ONE partition: JavaStreamingContext.queueStream(queue, oneAtATime) calls "
-    "StreamingContext.queueStream(queue, oneAtATime), whose default RDD is sc.makeRDD(Seq.empty, 1). So "
-    "per-partition functions run once on it (glom -> [[]], count() -> 0 instead of no record), unions "
-    "and windows gain an empty partition, and saveAsTextFiles writes an empty part-00000. Cause: "
-    "src/fluvial/streaming/sources/queue.py QueueInputDStream._compute returns self._sc.emptyRDD(); "
-    "fix: return self._sc.parallelize([], 1) (owner: sources)")
 _REPARTITION = (
     "repartition(n) places records differently: fluvial deals single records round-robin starting at "
     "partition `split`; PySpark's coalesce(n, shuffle=True) re-serialises with "
@@ -54,34 +49,12 @@ _REPARTITION = (
     "reduce side reads map outputs in map order. Cause: src/fluvial/core/transforms.py "
     "RDD.repartition (spread); fix: chunk each partition into runs of 10 and start at that position "
     "(owner: core)")
-_LIVE_CACHED_BLOCKS = (
-    "a function that mutates a record it reads from a persisted RDD changes the cached partition: "
-    "append_state extends the previous state's list in place, and the window over the state stream, "
-    "re-reading the previous state RDD (persisted by StateDStream), sees the new list instead of the "
-    "old one (e.g. ('b', [2, 5]) where PySpark has ('b', [2])). PySpark stores persisted Python RDD "
-    "partitions pickled, so every read unpickles fresh objects. Cause: src/fluvial/core/rdd.py "
-    "RDD.iterator keeps list(self.compute(...)) as the block and returns iter() over those same "
-    "objects on every read (in the driver and in workers); fix: store the block serialized "
-    "(pickle.dumps of the partition) and unpickle it on each read, as core already does for map "
-    "output (owner: core)")
 
 # (program, emitted stream or <stdout>/<files>) -> how and why fluvial differs
 # from PySpark there (a fluvial bug, to be fixed by the file's owner).
 KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    ("count_reduce", "count"): _DRAINED_QUEUE,
-    ("queue_modes", "all_at_once_glom"): _DRAINED_QUEUE,
-    ("queue_modes", "plain_lists_glom"): _DRAINED_QUEUE,
-    ("save_text_files", FILES): _DRAINED_QUEUE,
-    ("stateless", "glom"): _DRAINED_QUEUE,
-    ("stateless", "mapPartitions"): _DRAINED_QUEUE,
-    ("stateless", "mapPartitionsWithIndex"): _DRAINED_QUEUE,
-    ("transforms", "ssc_transform"): _DRAINED_QUEUE,
-    ("unions", "union_glom"): _DRAINED_QUEUE,
-    ("unions", "ssc_union_glom"): _DRAINED_QUEUE,
-    ("windows", "window2_2_glom"): _DRAINED_QUEUE,
     ("repartition", "repartition3_glom"): _REPARTITION,
     ("repartition", "repartition5_sizes"): _REPARTITION,
-    ("mutable_values", "state_window"): _LIVE_CACHED_BLOCKS,
 }
 
 
@@ -143,8 +116,9 @@ def _stream_differences(order: str, out: str, got: list[dict[str, Any]], want: l
 def _differences(name: str, part: str, got: dict[str, Any], want: dict[str, Any]) -> list[str]:
     """What differs between fluvial's run and PySpark's in one part of the
     result: an emitted stream, ``stdout`` (per batch) or ``files``."""
-    if got["batches"] != want["batches"]:
-        return [f"the program runs {got['batches']} batches, the golden has {want['batches']}: re-record it"]
+    if got["source_sha256"] != want.get("source_sha256"):
+        return [f"programs/{name}.py changed since its golden was recorded: re-record it with "
+                f"tests/parity/record_pyspark.py {name}"]
     if part == STDOUT:
         return [f"stdout of batch {i + 1}: got {g!r}, PySpark {w!r}"
                 for i, (g, w) in enumerate(zip(got["stdout"], want["stdout"])) if g != w]
