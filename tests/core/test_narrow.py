@@ -97,11 +97,6 @@ def test_repartition_keeps_every_record(sc, xs, n, target):
     assert sorted(sc.parallelize(xs, n).coalesce(target, shuffle=True).collect()) == sorted(xs)
 
 
-def test_repartition_spreads_records_evenly(sc):
-    sizes = [len(p) for p in sc.parallelize(range(100), 1).repartition(4).glom().collect()]
-    assert sizes == [25, 25, 25, 25]
-
-
 @pytest.mark.parametrize("bad", [0, -1, None])
 def test_coalesce_and_repartition_validate_num_partitions(sc, bad):
     rdd = sc.parallelize([1])

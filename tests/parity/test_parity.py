@@ -40,22 +40,9 @@ GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 # Parts of a program's result besides its emitted streams.
 STDOUT, FILES, MISSING = "<stdout>", "<files>", "<no golden>"
 
-_REPARTITION = (
-    "repartition(n) places records differently: fluvial deals single records round-robin starting at "
-    "partition `split`; PySpark's coalesce(n, shuffle=True) re-serialises with "
-    "BatchedSerializer(CPickleSerializer(), 10) and the JVM deals each serialised batch of 10 records "
-    "round-robin, the first batch of input partition i going to (XORShiftRandom(i).nextInt(n) + 1) % n "
-    "(Spark's XORShiftRandom: seed = MurmurHash3 hashSeed(i), java.util.Random.nextInt(bound)); the "
-    "reduce side reads map outputs in map order. Cause: src/fluvial/core/transforms.py "
-    "RDD.repartition (spread); fix: chunk each partition into runs of 10 and start at that position "
-    "(owner: core)")
-
 # (program, emitted stream or <stdout>/<files>) -> how and why fluvial differs
 # from PySpark there (a fluvial bug, to be fixed by the file's owner).
-KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {
-    ("repartition", "repartition3_glom"): _REPARTITION,
-    ("repartition", "repartition5_sizes"): _REPARTITION,
-}
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
 
 
 class FluvialEngine:

@@ -9,6 +9,7 @@ function per partition.
 from __future__ import annotations
 
 import itertools
+import operator
 import random
 import shlex
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 from .sampling import BernoulliOrPoissonSampler, RangeSampler
 from .shuffle import Partitioner, portable_hash
 from .userfunc import check_positive_int, filter_records, flat_map_records, map_records
+from .xorshift import start_position
 
 
 class TransformMixin:
@@ -72,7 +74,7 @@ class TransformMixin:
         """At most ``numPartitions`` partitions without a shuffle (runs of
         adjacent partitions are concatenated in order; asking for more
         partitions than there are keeps the count), or exactly
-        ``numPartitions`` with ``shuffle=True``."""
+        ``numPartitions`` with ``shuffle=True`` (see ``repartition``)."""
         from .lineage import CoalescedRDD
         check_positive_int("numPartitions", numPartitions)
         if shuffle:
@@ -80,19 +82,40 @@ class TransformMixin:
         n = self.getNumPartitions()
         target = min(numPartitions, n)
         groups = [list(range(i * n // target, (i + 1) * n // target)) for i in range(target)]
-        return CoalescedRDD(self, groups)
+        out = CoalescedRDD(self, groups)
+        carried = getattr(self, "_shuffle_batches", None)
+        if carried is not None:
+            out._shuffle_batches = (carried[0], CoalescedRDD(carried[1], groups))
+        return out
 
     def repartition(self, numPartitions: int) -> Any:
-        """Exactly ``numPartitions`` partitions; each input partition deals its
-        records round-robin over them (through a shuffle), starting at a
-        position derived from its index."""
+        """Exactly ``numPartitions`` partitions, through one shuffle; records
+        land where PySpark 4.3 puts them. Each input partition is cut into
+        batches of ``min(10, batchSize or 1024)`` consecutive records (the
+        context's ``batchSize``; -1 makes the whole partition one batch) and
+        deals its batches round-robin, input partition ``i`` starting at
+        output partition ``(XORShiftRandom(i).nextInt(numPartitions) + 1) %
+        numPartitions`` (see :mod:`fluvial.core.xorshift`). An output
+        partition holds its batches in input-partition order, each batch's
+        records in their order.
+
+        The result keeps its batches: repartitioning it again (directly, after
+        ``cache``/``persist``/``checkpoint``, or after ``coalesce`` without a
+        shuffle) deals those same batches instead of cutting new ones, as
+        PySpark does for data it still holds in that serialized form. Any
+        other transformation of the result cuts fresh batches."""
         from .lineage import ShuffledRDD
         check_positive_int("numPartitions", numPartitions)
-
-        def spread(split: int, it: Iterator[Any]) -> Iterator[tuple[int, Any]]:
-            return zip(itertools.count(split), it)
-        keyed = self.mapPartitionsWithIndex(spread)
-        return ShuffledRDD(keyed, Partitioner(numPartitions, _int_key)).values()
+        size = _shuffle_batch_size(self.ctx._batchSize)
+        carried = getattr(self, "_shuffle_batches", None)
+        if carried is not None and carried[0] == size:
+            keyed = carried[1].mapPartitionsWithIndex(_BatchDealer(numPartitions))
+        else:
+            keyed = self.mapPartitionsWithIndex(_RecordDealer(numPartitions, size))
+        batches = ShuffledRDD(keyed, Partitioner(numPartitions, _int_key)).mapPartitions(_second_of_pairs)
+        out = batches.mapPartitions(itertools.chain.from_iterable)
+        out._shuffle_batches = (size, batches)
+        return out
 
     def zipWithIndex(self) -> Any:
         """Pair each record with its position in ``collect`` order (runs a job to
@@ -224,3 +247,54 @@ class TransformMixin:
 
 def _int_key(k: int) -> int:
     return k
+
+
+def _shuffle_batch_size(batch_size: int) -> int:
+    """Records per batch that ``repartition`` deals, from the context's
+    ``batchSize`` (PySpark's ``min(10, batchSize or 1024)``; -1: unlimited)."""
+    size = min(10, batch_size or 1024)
+    if size < -1:
+        raise ValueError(f"repartition: the SparkContext's batchSize must be -1 (unlimited), 0 (automatic) "
+                         f"or positive, got {batch_size}")
+    return size
+
+
+class _RecordDealer:
+    """Map side of ``repartition``: cuts input partition ``split`` into
+    batches of ``size`` records (the whole partition, even empty, when
+    ``size`` is -1) and keys the k-th batch (from 0) with
+    ``start_position(split, n) + 1 + k``; the shuffle takes that key modulo
+    ``n``. Work is per batch; records are moved by ``islice``."""
+
+    __slots__ = ("n", "size")
+
+    def __init__(self, n: int, size: int) -> None:
+        self.n, self.size = n, size
+
+    def __call__(self, split: int, records: Iterable[Any]) -> Iterator[tuple[int, list]]:
+        position = start_position(split, self.n)
+        if self.size < 0:
+            yield position + 1, list(records)
+            return
+        it = iter(records)
+        size = self.size
+        while batch := list(itertools.islice(it, size)):
+            position += 1
+            yield position, batch
+
+
+class _BatchDealer:
+    """Map side of repartitioning an RDD that still holds ``repartition``
+    batches: keys those batches exactly as :class:`_RecordDealer` keys new ones."""
+
+    __slots__ = ("n",)
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __call__(self, split: int, batches: Iterable[list]) -> Iterator[tuple[int, list]]:
+        return zip(itertools.count(start_position(split, self.n) + 1), batches)
+
+
+def _second_of_pairs(pairs: Iterable[tuple[Any, Any]]) -> Iterator[Any]:
+    return map(operator.itemgetter(1), pairs)
