@@ -88,28 +88,44 @@ def cannot_keep_up(sched_ms: list[int | None], data_batches: int, interval_ms: i
     return sched_ms[-1] > (data_batches - j + 1) * interval_ms
 
 
-def search_ladder(trial, start_ms: int, max_trials: int) -> int | None:
+def search_ladder(trial, start_ms: int, max_trials: int) -> tuple[int | None, bool]:
     """The smallest interval of LADDER_MS that keeps up, found on the real
-    clock: ``trial(ms) -> bool`` runs one trial. From ``start_ms`` go down the
-    ladder while trials keep up; if the first one does not, go up until one
-    does. At most ``max_trials`` trials; None if none kept up."""
-    i = LADDER_MS.index(start_ms)
-    tried = 1
-    if trial(LADDER_MS[i]):
-        best = LADDER_MS[i]
-        while i + 1 < len(LADDER_MS) and tried < max_trials:
-            tried += 1
-            if not trial(LADDER_MS[i + 1]):
-                break
-            i += 1
-            best = LADDER_MS[i]
-        return best
-    while i > 0 and tried < max_trials:
-        i -= 1
+    clock; ``trial(ms) -> bool`` runs one trial. From ``start_ms``, gallop
+    (1, 2, 4 ... steps) towards smaller intervals while trials keep up, or
+    towards larger ones while they do not, until one interval that keeps up
+    and a smaller one that does not bracket the answer; then bisect. At most
+    ``max_trials`` trials. Returns ``(interval, exact)``: exact when the next
+    smaller step was tried and fell behind; interval None if none kept up."""
+    n = len(LADDER_MS)
+    ok: int | None = None    # largest ladder index that kept up
+    bad: int | None = None   # smallest ladder index above ``ok`` that fell behind
+    tried = 0
+
+    def run(i: int) -> None:
+        nonlocal tried, ok, bad
         tried += 1
         if trial(LADDER_MS[i]):
-            return LADDER_MS[i]
-    return None
+            ok = i if ok is None else max(ok, i)
+        else:
+            bad = i if bad is None else min(bad, i)
+
+    run(LADDER_MS.index(start_ms))
+    step = 1
+    while tried < max_trials and (ok is None or bad is None):
+        if ok is not None:
+            if ok == n - 1:
+                break
+            run(min(n - 1, ok + step))
+        else:
+            if bad == 0:
+                break
+            run(max(0, bad - step))
+        step *= 2
+    while tried < max_trials and ok is not None and bad is not None and bad - ok > 1:
+        run((ok + bad) // 2)
+    if ok is None:
+        return None, False
+    return LADDER_MS[ok], bad is not None and bad == ok + 1
 
 
 def percentile(values: list[float], p: float) -> float | None:

@@ -131,9 +131,10 @@ def keepup():
                        "proc_ms": [b["proc_ms"] for b in records[KEEPUP_WARMUP_BATCHES:]]})
         return ok
 
-    best = common.search_ladder(trial, ARGS.start_interval_ms, ARGS.max_trials)
+    best, exact = common.search_ladder(trial, ARGS.start_interval_ms, ARGS.max_trials)
     common.write_result(ARGS.out, {"engine": "limit", "workload": ARGS.workload, "mode": "keepup",
-                                   "trials": trials, "done": True, "best_ms": best})
+                                   "trials": trials, "done": True, "best_ms": best,
+                                   "exact": exact})
 
 
 def latency():

@@ -100,10 +100,9 @@ def keepup_cell(searches: list[dict]) -> tuple[str | None, float | None]:
     if not bests:
         return f"> {max(t['interval_ms'] for s in searches for t in s['trials'])}", None
     best = statistics.median(bests)
-    # A search that stopped on a trial that kept up, coming down the ladder,
-    # ran out of trials or of ladder: the true smallest interval may be lower.
-    open_end = any(s["trials"] and s["trials"][-1]["keeps_up"]
-                   and (len(s["trials"]) == 1 or s["trials"][-2]["keeps_up"]) for s in searches)
+    # Not exact: the next smaller step was never seen to fall behind (out of
+    # trials or of ladder), so the true smallest interval may be lower.
+    open_end = any(not s.get("exact", False) for s in searches)
     return (f"≤ {best:g}" if open_end else f"{best:g}"), best
 
 
@@ -227,10 +226,12 @@ def _method(s: dict) -> list[str]:
         "one SparkContext and a new StreamingContext per trial. A trial runs 2 empty batches then the 10 data "
         "batches at the trial's interval; it keeps up when the scheduling delay of each of the last 3 data "
         "batches is at most one interval (the backlog stays under one batch). The first interval tried is the "
-        "smallest step of the ladder (10 s … 20 ms) at least 1.3× the slowest data batch of the measured "
-        f"runs; the search goes down while trials keep up and up while they do not (at most "
-        f"{s['keepup_max_trials']} trials; \"≤\" marks a search that ran out of trials while still keeping "
-        "up). A trial stops early once it cannot keep up any more.",
+        "smallest step of the ladder (10 s … 20 ms) at least the median data-batch processing time of the "
+        "measured runs; it gallops (1, 2, 4 … steps) down the ladder while trials keep up, or up while they do not, "
+        f"then bisects between the last interval that kept up and the first that fell behind (at most "
+        f"{s['keepup_max_trials']} trials; \"≤\" marks a result whose next smaller step was never seen to "
+        "fall behind). A trial stops early once it cannot keep up any more. The result reflects the load "
+        "on the machine during the search.",
         f"- Latency: `socketTextStream` from a TCP server in a separate process (`bench/feeder.py`) sending "
         f"{s['latency_rate']:,} lines/s for {s['latency_seconds']:g} s in 5 ms ticks, after "
         f"{s['latency_pre_delay']:g} s of silence; batch interval {s['latency_interval_ms']} ms. Every line "

@@ -266,11 +266,11 @@ def median_metrics(per_run: list[dict]) -> dict:
 
 
 def keepup_start(per_run: list[dict], s: Settings) -> int:
-    """First interval to try: the smallest ladder step >= 1.3x the slowest
-    data batch seen in the measured runs (median over runs)."""
-    slowest = _median([m["proc_max_ms"] for m in per_run]) or s.interval_ms
+    """First interval to try: the smallest ladder step at least the median
+    data-batch processing time of the measured runs (median over runs)."""
+    typical = _median([m["proc_median_ms"] for m in per_run]) or s.interval_ms
     for ms in reversed(common.LADDER_MS):
-        if ms >= 1.3 * slowest:
+        if ms >= typical:
             return ms
     return common.LADDER_MS[0]
 
@@ -376,7 +376,7 @@ def main() -> None:
                     try:
                         r = run_child(e, w, "keepup", s, workdir, tag, ["--start-interval-ms", str(start)])
                         searches.append(r)
-                        log(f"{tag}: best={r['best_ms']} ms; trials " + ", ".join(
+                        log(f"{tag}: best={r['best_ms']} ms (exact: {r['exact']}); trials " + ", ".join(
                             f"{t['interval_ms']}ms:{'ok' if t['keeps_up'] else 'behind'}" for t in r["trials"]))
                     except ChildFailed as exc:
                         failures.append(str(exc))
@@ -386,6 +386,10 @@ def main() -> None:
             for r in runs[e]:
                 r.pop("outputs", None) if w != "latency" else None
         raw["workloads"][w] = entry
+        raw["elapsed_s"] = time.time() - started
+        if raw_path:                      # saved after every workload: a later failure keeps these
+            with open(raw_path, "w") as f:
+                json.dump(raw, f, indent=1)
 
     raw["elapsed_s"] = time.time() - started
     if raw_path:

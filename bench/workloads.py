@@ -197,9 +197,10 @@ def keepup():
                                        "trials": trials, "done": False})
         return ok
 
-    best = common.search_ladder(trial, ARGS.start_interval_ms, ARGS.max_trials)
+    best, exact = common.search_ladder(trial, ARGS.start_interval_ms, ARGS.max_trials)
     common.write_result(ARGS.out, {"engine": ARGS.engine, "workload": ARGS.workload, "mode": "keepup",
-                                   "trials": trials, "done": True, "best_ms": best})
+                                   "trials": trials, "done": True, "best_ms": best,
+                                   "exact": exact})
     sc.stop()
 
 
