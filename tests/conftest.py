@@ -8,18 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from fluvial import SparkConf, SparkContext
-
-EXECUTORS = ["inprocess", "processes"]
-
-
-def make_context(executor: str, cores: int = 2, **conf: str) -> SparkContext:
-    c = SparkConf().setMaster(f"local[{cores}]").setAppName("fluvial-tests")
-    c.set("spark.fluvial.executor", executor)
-    for k, v in conf.items():
-        c.set(k, v)
-    return SparkContext(conf=c)
-
+from support import EXECUTORS, make_context
 
 @pytest.fixture(scope="module", params=EXECUTORS)
 def sc(request: pytest.FixtureRequest):

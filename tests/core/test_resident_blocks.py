@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from conftest import make_context
+from support import make_context
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from fluvial import SparkConf, SparkContext
+from fluvial import SparkConf
 from fluvial.streaming import StreamingContext, StreamingListener
 from fluvial.streaming.listener import BatchInfo, StreamInputInfo
 from fluvial.streaming.rate import PIDRateEstimator, RateController
@@ -16,16 +16,7 @@ from fluvial.streaming.sources.receiver import Receiver, ReceiverStoppedError
 from fluvial.streaming.sources.supervisor import ReceiverSettings, ReceiverSupervisor
 from fluvial.testing import ListSink, ManualClock
 
-EXECUTORS = ["inprocess", "processes"]
-
-
-def make_context(executor: str, **conf: str) -> SparkContext:
-    """A 2-core context on ``executor`` (tests/conftest.py's helper, not imported:
-    ``from conftest import`` is ambiguous once several conftest.py files exist)."""
-    c = SparkConf().setMaster("local[2]").setAppName("fluvial-tests").set("spark.fluvial.executor", executor)
-    for key, value in conf.items():
-        c.set(key, value)
-    return SparkContext(conf=c)
+from support import EXECUTORS, make_context
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 import fluvial.streaming.state
 import fluvial.testing
-from conftest import make_context
+from support import make_context
 from fluvial.streaming import StreamingContext
 from fluvial.testing import ListSink, ManualClock, QueueSource, advance_batches, run_stream
 

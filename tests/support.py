@@ -1,0 +1,16 @@
+"""Helpers shared by test modules (import as ``from support import ...``;
+``tests/`` is on the path because ``tests/conftest.py`` lives there)."""
+from __future__ import annotations
+
+from fluvial import SparkConf, SparkContext
+
+EXECUTORS = ["inprocess", "processes"]
+
+
+def make_context(executor: str, cores: int = 2, **conf: str) -> SparkContext:
+    """A ``local[cores]`` context whose tasks run ``executor`` ("inprocess" or "processes")."""
+    c = SparkConf().setMaster(f"local[{cores}]").setAppName("fluvial-tests")
+    c.set("spark.fluvial.executor", executor)
+    for k, v in conf.items():
+        c.set(k, v)
+    return SparkContext(conf=c)
