@@ -138,19 +138,20 @@ def combine_values(records: Iterable[tuple[Any, Any]], create: Callable[[Any], A
                    merge_value: Callable[[Any, Any], Any]) -> Iterator[tuple[Any, Any]]:
     """Fold values per key into combiners; output in first-seen key order."""
     acc: dict = {}
+    get = acc.get
+    missing = _MISSING
     if create is _identity:
         for k, v in records:
-            if k in acc:
-                acc[k] = merge_value(acc[k], v)
-            else:
-                acc[k] = v
+            old = get(k, missing)
+            acc[k] = v if old is missing else merge_value(old, v)
     else:
         for k, v in records:
-            if k in acc:
-                acc[k] = merge_value(acc[k], v)
-            else:
-                acc[k] = create(v)
+            old = get(k, missing)
+            acc[k] = create(v) if old is missing else merge_value(old, v)
     return iter(acc.items())
+
+
+_MISSING = object()
 
 
 def _identity(x: Any) -> Any:
