@@ -123,7 +123,10 @@ class SparkContext:
                 shutil.rmtree(self._files.root, ignore_errors=True)
                 raise ValueError(f"spark.fluvial.executor must be 'inprocess' or 'processes', got {kind!r}")
             self._executor.python_paths = [self._files.root]
-            self._dag = DAGScheduler(self._executor, self._blocks, self._merge_accumulators, tracker=self._jobs)
+            inline = (InProcessExecutor(1) if kind == "processes" and self._driver_hash_matches_workers
+                      else None)
+            self._dag = DAGScheduler(self._executor, self._blocks, self._merge_accumulators, tracker=self._jobs,
+                                     inline=inline)
             SparkFiles._root_directory = self._files.root
             if self._files.root not in sys.path:
                 sys.path.insert(1, self._files.root)

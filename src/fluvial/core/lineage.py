@@ -23,6 +23,7 @@ class ParallelCollectionRDD(RDD):
     that mutates its records cannot change the collection (as in PySpark)."""
 
     _parent_attrs = ("_slices",)
+    _input_backed = True
 
     def __init__(self, ctx: Any, slices: Sequence[list]) -> None:
         super().__init__(ctx, [], len(slices))
@@ -43,6 +44,8 @@ class ParallelCollectionRDD(RDD):
 
 
 class EmptyRDD(RDD):
+    _input_backed = True
+
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx, [], 0)
 

@@ -42,6 +42,10 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
 
     _parent_attrs: tuple[str, ...] = ()
 
+    # True for RDDs whose records come only from task inputs (no files or
+    # other outside sources); see DAGScheduler's inline execution.
+    _input_backed = False
+
     def __init__(self, ctx: "SparkContext", deps: list[Dependency], num_partitions: int,
                  partitioner: Partitioner | None = None) -> None:
         self.ctx = ctx
