@@ -12,6 +12,7 @@ import itertools
 import weakref
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from .pipeline import PartitionStep, compile_steps
 from .rdd import RDD
 from .shuffle import (NarrowDependency, Partitioner, ShuffleDependency, one_to_one,
                       range_dependency, read_bucket, serialize_bucket)
@@ -56,29 +57,36 @@ class EmptyRDD(RDD):
 class PipelinedRDD(RDD):
     """Narrow transformations fused into one function per partition.
 
-    ``func(split, iterator) -> iterator``. Chaining a PipelinedRDD onto another
-    composes the functions instead of adding a lineage step, unless the parent
-    is persisted or checkpointed (its output must then be materialised)."""
+    The work is a tuple of steps (:mod:`fluvial.core.pipeline`): per-record
+    steps compile into one loop, whole-partition functions are applied as
+    given. Chaining a PipelinedRDD onto another appends to its steps instead of
+    adding a lineage step, unless the parent is persisted or checkpointed (its
+    output must then be materialised)."""
 
     _parent_attrs = ("_prev",)
 
-    def __init__(self, prev: RDD, func: Callable[[int, Iterator], Iterable],
-                 preservesPartitioning: bool = False) -> None:
+    def __init__(self, prev: RDD, func: Callable[[int, Iterator], Iterable] | None = None,
+                 preservesPartitioning: bool = False, steps: tuple = ()) -> None:
+        own = steps if func is None else (PartitionStep(func),)
         if isinstance(prev, PipelinedRDD) and prev._is_pipelinable():
-            prev_func = prev.func
-
-            def pipeline(split: int, iterator: Iterator, _f=func, _g=prev_func) -> Iterable:
-                return _f(split, _g(split, iterator))
-            self.func = pipeline
+            self.steps: tuple = prev.steps + own
             source = prev._prev
             self.preservesPartitioning = prev.preservesPartitioning and preservesPartitioning
         else:
-            self.func = func
+            self.steps = own
             source = prev
             self.preservesPartitioning = preservesPartitioning
         super().__init__(prev.ctx, [one_to_one(source)], source.getNumPartitions(),
                          prev.partitioner if preservesPartitioning else None)
         self._prev = source
+        self._compiled: Callable[[int, Iterator], Iterable] | None = None
+
+    @property
+    def func(self) -> Callable[[int, Iterator], Iterable]:
+        """The fused ``(split, iterator) -> iterable`` function."""
+        if self._compiled is None:
+            self._compiled = compile_steps(self.steps)
+        return self._compiled
 
     def _is_pipelinable(self) -> bool:
         return self._storage_level is None and not self._checkpointed and not self._checkpoint_requested
@@ -86,6 +94,10 @@ class PipelinedRDD(RDD):
     def compute(self, split: int, tctx: Any) -> Iterator:
         return iter(self.func(split, self._prev.iterator(split, tctx)))
 
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_compiled"] = None
+        return state
 
 
 class UnionRDD(RDD):

@@ -13,6 +13,7 @@ import copy
 from typing import Any, Callable, Iterable, Iterator
 
 from .resultiterable import ResultIterable
+from .pipeline import CombineStep
 from .shuffle import Partitioner, combine_values, identity, portable_hash
 
 
@@ -69,9 +70,10 @@ class PairMixin:
                      numPartitions: int | None = None, partitionFunc: Callable[[Any], int] = portable_hash) -> Any:
         """Generic per-key aggregation with map-side combining."""
         n = self._resolve_partitions(numPartitions)
-        local = self.mapPartitions(lambda it: combine_values(it, createCombiner, mergeValue), True)
+        from .lineage import PipelinedRDD
+        local = PipelinedRDD(self, None, True, (CombineStep(createCombiner, mergeValue),))
         shuffled = local.partitionBy(n, partitionFunc)
-        return shuffled.mapPartitions(lambda it: combine_values(it, identity, mergeCombiners), True)
+        return PipelinedRDD(shuffled, None, True, (CombineStep(identity, mergeCombiners),))
 
     def reduceByKey(self, func: Callable[[Any, Any], Any], numPartitions: int | None = None,
                     partitionFunc: Callable[[Any], int] = portable_hash) -> Any:

@@ -19,7 +19,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .sampling import BernoulliOrPoissonSampler, RangeSampler
 from .shuffle import Partitioner, portable_hash
-from .userfunc import check_positive_int, filter_records, flat_map_records, map_records
+from .pipeline import RecordStep
+from .userfunc import check_positive_int
 from .xorshift import start_position
 
 
@@ -44,13 +45,16 @@ class TransformMixin:
         return self.mapPartitionsWithIndex(lambda _, it: f(it), preservesPartitioning)
 
     def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> Any:
-        return self.mapPartitionsWithIndex(lambda _, it: map_records(f, it), preservesPartitioning)
+        from .lineage import PipelinedRDD
+        return PipelinedRDD(self, None, preservesPartitioning, (RecordStep("map", f),))
 
     def flatMap(self, f: Callable[[Any], Iterable[Any]], preservesPartitioning: bool = False) -> Any:
-        return self.mapPartitionsWithIndex(lambda _, it: flat_map_records(f, it), preservesPartitioning)
+        from .lineage import PipelinedRDD
+        return PipelinedRDD(self, None, preservesPartitioning, (RecordStep("flatMap", f),))
 
     def filter(self, f: Callable[[Any], bool]) -> Any:
-        return self.mapPartitionsWithIndex(lambda _, it: filter_records(f, it), True)
+        from .lineage import PipelinedRDD
+        return PipelinedRDD(self, None, True, (RecordStep("filter", f),))
 
     def glom(self) -> Any:
         """Each partition as one list."""
