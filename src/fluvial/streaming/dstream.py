@@ -19,7 +19,6 @@ from __future__ import annotations
 import operator
 import shutil
 import threading
-from itertools import chain
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from ..core.rdd import RDD
@@ -273,14 +272,16 @@ class DStream:
     def mapPartitions(self, f: Callable[[Iterator], Iterable], preservesPartitioning: bool = False) -> "DStream":
         return self.mapPartitionsWithIndex(lambda _, it: f(it), preservesPartitioning)
 
+    # Record-level operations map to the RDD's own, so consecutive ones fuse
+    # into one compiled loop per partition (fluvial.core.pipeline).
     def map(self, f: Callable[[Any], Any], preservesPartitioning: bool = False) -> "DStream":
-        return self.mapPartitions(lambda it: map(f, it), preservesPartitioning)
+        return self.transform(lambda rdd: rdd.map(f, preservesPartitioning))
 
     def flatMap(self, f: Callable[[Any], Iterable], preservesPartitioning: bool = False) -> "DStream":
-        return self.mapPartitionsWithIndex(lambda _, it: chain.from_iterable(map(f, it)), preservesPartitioning)
+        return self.transform(lambda rdd: rdd.flatMap(f, preservesPartitioning))
 
     def filter(self, f: Callable[[Any], bool]) -> "DStream":
-        return self.mapPartitions(lambda it: filter(f, it), True)
+        return self.transform(lambda rdd: rdd.filter(f))
 
     def glom(self) -> "DStream":
         """Each partition of each batch as one list."""
