@@ -449,19 +449,16 @@ class DStream:
         their ``initialRDD`` value in the first batch); returning None removes
         the key. The state is a new RDD per batch (the previous one is not
         mutated). Needs a checkpoint directory (``ssc.checkpoint(dir)``)."""
-        from .state import StateDStream
+        from .state import StateDStream, UpdateStateRDD
         n = numPartitions or self._sc.defaultParallelism
         if initialRDD is not None and not isinstance(initialRDD, RDD):
             initialRDD = self._sc.parallelize(list(initialRDD))
 
         def reduce_func(t: Any, a: RDD | None, b: RDD) -> RDD:
-            if a is None:
-                g = b.groupByKey(n).mapValues(lambda vs: (list(vs), None))
-            else:
-                g = a.cogroup(b.partitionBy(n), n)
-                g = g.mapValues(lambda ab: (list(ab[1]), list(ab[0])[0] if len(ab[0]) else None))
-            state = g.mapValues(lambda vs_s: updateFunc(vs_s[0], vs_s[1]))
-            return state.filter(lambda kv: kv[1] is not None)
+            new = b.partitionBy(n)
+            if a is not None and a.partitioner != new.partitioner:
+                a = a.partitionBy(n)
+            return UpdateStateRDD(a, new, updateFunc, new.partitioner)
         return StateDStream(self, reduce_func, initialRDD)
 
     def mapWithState(self, spec: Any) -> Any:

@@ -183,6 +183,45 @@ class StateSpec:
         return self
 
 
+class UpdateStateRDD(RDD):
+    """One batch of updateStateByKey, in one pass per partition.
+
+    Partition i reads the previous state's partition i (keys unique) and the
+    batch's records of partition i, both partitioned alike, and calls
+    ``updateFunc(new_values, state)`` for every key in PySpark's order: keys
+    with a state first (in state order), then new keys as they arrive, values
+    in arrival order; ``state`` is None for a new key. A None result drops
+    the key. Equivalent to PySpark's cogroup-based update, without building
+    the intermediate groups."""
+
+    _parent_attrs = ("_prev", "_data")
+
+    def __init__(self, prev: RDD | None, data: RDD, update: Callable[[list, Any], Any],
+                 partitioner: Partitioner) -> None:
+        deps = [one_to_one(data)] if prev is None else [one_to_one(prev), one_to_one(data)]
+        super().__init__(data.ctx, deps, partitioner.numPartitions, partitioner)
+        self._prev, self._data, self._update = prev, data, update
+
+    def compute(self, split: int, tctx: Any) -> Iterator:
+        groups: dict = {}
+        if self._prev is not None:
+            for k, state in self._prev.iterator(split, tctx):
+                if k not in groups:
+                    groups[k] = (state, [])
+        get = groups.get
+        for k, v in self._data.iterator(split, tctx):
+            group = get(k)
+            if group is None:
+                groups[k] = (None, [v])
+            else:
+                group[1].append(v)
+        update = self._update
+        for k, (state, values) in groups.items():
+            new = update(values, state)
+            if new is not None:
+                yield k, new
+
+
 class MapWithStateRDD(RDD):
     """Partition i: one record ``(state_map, mapped_values)`` built from the
     previous state's partition i and the batch's records of partition i.
