@@ -402,7 +402,10 @@ class DStream:
             return r
 
         def inv_reduce_func(t: Any, a: RDD, b: RDD) -> RDD:
+            from .window import InverseReduceRDD
             b = b.reduceByKey(func, n)
+            if a.partitioner is not None and a.partitioner == b.partitioner:
+                return InverseReduceRDD(a, b, invFunc)
             joined = a.leftOuterJoin(b, n)
             return joined.mapValues(lambda vw: invFunc(vw[0], vw[1]) if vw[1] is not None else vw[0])
         return ReducedWindowedDStream(reduced, reduce_func, inv_reduce_func,

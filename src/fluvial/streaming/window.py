@@ -7,9 +7,10 @@ their parent's RDDs for ``windowDuration`` longer than they keep their own.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..core.rdd import RDD
+from ..core.shuffle import one_to_one
 from ..core.storage import StorageLevel
 from .dstream import DStream
 from .util import batch_datetime
@@ -97,3 +98,26 @@ class ReducedWindowedDStream(DStream):
         if not rdds:
             return None
         return self.reduce_func(when, None, self._sc.union(rdds))
+
+
+class InverseReduceRDD(RDD):
+    """The window minus the batches that left it, in one pass per partition:
+    ``(k, invFunc(v, w))`` for each ``(k, v)`` of the previous window whose key
+    has a value ``w`` (not None) in the departing batches, else ``(k, v)``; keys
+    in the previous window's order. The same records, in the same order, as
+    PySpark's ``leftOuterJoin`` + ``mapValues`` (both sides must be partitioned
+    alike, with unique keys)."""
+
+    _parent_attrs = ("_window", "_old")
+
+    def __init__(self, window: RDD, old: RDD, inv_func: Callable[[Any, Any], Any]) -> None:
+        super().__init__(window.ctx, [one_to_one(window), one_to_one(old)], window.getNumPartitions(),
+                         window.partitioner)
+        self._window, self._old, self._inv = window, old, inv_func
+
+    def compute(self, split: int, tctx: Any) -> Iterator:
+        leaving = dict(self._old.iterator(split, tctx))
+        inv = self._inv
+        for k, v in self._window.iterator(split, tctx):
+            w = leaving.get(k)
+            yield (k, v) if w is None else (k, inv(v, w))
