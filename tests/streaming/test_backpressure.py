@@ -105,7 +105,8 @@ def test_max_rate_throttles_a_fast_producer_to_rate_records_per_batch(new_sc):
     cumulative = [sum(counts[:j + 1]) for j in range(len(counts))]
     for j, c in enumerate(cumulative[:5], start=1):
         # everything stored at clock j-1 is in batches <= j; nothing stored after clock j is
-        assert 1 + 100 * (j - 1) <= c <= 1 + 100 * j
+        lowest, highest = 1 + 100 * (j - 1), 1 + 100 * j
+        assert lowest <= c <= highest
 
 
 def test_stalled_job_blocks_store_instead_of_buffering_without_limit(new_sc):

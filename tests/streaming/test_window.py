@@ -202,4 +202,4 @@ def test_windowed_results_are_checkpointed_and_old_checkpoints_deleted(sc, tmp_p
                      checkpoint=str(ckpt))
     assert [dict(b)["k"] for b in got] == [min(t, 5) for t in range(1, 46)]
     rdd_dirs = [p for p in (ckpt / "rdds").rglob("rdd-*")]
-    assert 1 <= len(rdd_dirs) <= 3          # checkpoints every 10 s, older ones removed
+    assert len(rdd_dirs) in (1, 2, 3)       # checkpoints every 10 s, older ones removed
