@@ -60,10 +60,17 @@ def machine() -> list[str]:
             f"{platform.release()})", f"- RAM: {mem_kib / 2**20:.1f} GiB"]
 
 
-def versions(pythons: dict[str, str], engines: list[str]) -> list[str]:
-    commit = _sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
-    dirty = _sh(["git", "-C", ROOT, "status", "--porcelain", "--", "src"])
-    lines = [f"- fluvial: commit {commit}" + (" (with uncommitted changes in src/)" if dirty else "")]
+def versions(pythons: dict[str, str], engines: list[str], fluvial_commit: str | None = None) -> list[str]:
+    if fluvial_commit:
+        subject = _sh(["git", "-C", ROOT, "log", "-1", "--format=%h %cd %s", "--date=format:%Y-%m-%d %H:%M",
+                       fluvial_commit])
+        lines = [f"- fluvial: commit {subject} (its src/ exported at the start of the run and imported by "
+                 "every fluvial run)"]
+    else:
+        commit = _sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"])
+        dirty = _sh(["git", "-C", ROOT, "status", "--porcelain", "--", "src"])
+        lines = [f"- fluvial: the working tree at commit {commit}"
+                 + (" with uncommitted changes in src/" if dirty else "")]
     for e in engines:
         v = _sh([pythons[e], "-c", "import sys; print(sys.version.split()[0])"])
         lines.append(f"- Python for {NAMES[e]}: {v} ({pythons[e].replace(ROOT + '/', '')})")
@@ -114,8 +121,8 @@ def render(raw: dict, engines: list[str], workloads: list[str], pythons: dict[st
            f"Measured {raw.get('date', time.strftime('%Y-%m-%d', time.gmtime()))} with `{cmd}`"
            f" (bench/run.py; {raw['elapsed_s'] / 60:.0f} min)."
            + (f" Raw per-run numbers: `{raw['json']}`." if raw.get("json") else ""), "",
-           "## Machine and versions", ""] + raw.get("machine", machine()) + _load(raw) + \
-        raw.get("versions", versions(pythons, engines)) + [
+           "## Machine and versions", ""] + (raw.get("machine") or machine()) + _load(raw) + \
+        (raw.get("versions") or versions(pythons, engines)) + [
            "", "## Method", "",
            *_method(s), ""]
     for w in workloads:

@@ -60,9 +60,31 @@ class Settings:
         self.quiet_wait = 0.0 if quick else 15.0
 
 
+FLUVIAL_SRC: list[str] = []   # the snapshot of src/ the fluvial runs import (set by main)
+
+
+def snapshot_fluvial(ref: str, workdir: str) -> tuple[str, str]:
+    """Export ``src/`` of commit ``ref`` into ``workdir``, so every fluvial run
+    imports that one commit even while the working tree changes under the
+    benchmark. Returns (the directory to put first on PYTHONPATH, full commit)."""
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--verify", ref + "^{commit}"],
+                            capture_output=True, text=True)
+    if commit.returncode != 0:
+        sys.exit(f"--fluvial-ref {ref!r} is not a commit of {ROOT}: {commit.stderr.strip()}")
+    sha = commit.stdout.strip()
+    dest = os.path.join(workdir, "fluvial-src")
+    os.makedirs(dest)
+    archive = subprocess.run(["git", "-C", ROOT, "archive", "--format=tar", sha, "src"], capture_output=True)
+    if archive.returncode != 0:
+        sys.exit(f"git archive {sha} src failed: {archive.stderr.decode(errors='replace')}")
+    subprocess.run(["tar", "-x", "-C", dest], input=archive.stdout, check=True)
+    return os.path.join(dest, "src"), sha
+
+
 def child_env(engine: str) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = HERE + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    paths = ([FLUVIAL_SRC[0]] if engine == "fluvial" and FLUVIAL_SRC else []) + [HERE]
+    env["PYTHONPATH"] = os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     env["PYTHONHASHSEED"] = "0"
     env["PYTHONWARNINGS"] = "ignore::FutureWarning"
     if engine == "pyspark":
@@ -128,6 +150,8 @@ def run_child(engine: str, workload: str, mode: str, s: Settings, workdir: str, 
         raise ChildFailed(f"{engine} {workload} {mode} exited with {rc}; log {log}:\n{tail}")
     with open(out) as f:
         result = json.load(f)
+    if engine == "fluvial" and FLUVIAL_SRC and not result.get("engine_file", FLUVIAL_SRC[0]).startswith(FLUVIAL_SRC[0]):
+        raise ChildFailed(f"fluvial was imported from {result['engine_file']}, not the snapshot {FLUVIAL_SRC[0]}")
     result["peak_rss"] = peak
     own = mem.cpu_seconds()
     result["cpu_s"] = own
@@ -290,6 +314,9 @@ def main() -> None:
     p.add_argument("--no-keepup", action="store_true", help="skip the keep-up search")
     p.add_argument("--output", help="markdown report (default: BENCHMARKS.md for a full run, none for --quick)")
     p.add_argument("--json", help="raw results (default: bench/results.json for a full run)")
+    p.add_argument("--fluvial-ref", default="HEAD",
+                   help="commit whose src/ the fluvial runs import (exported once at the start, so edits "
+                        "during the run do not leak in); 'worktree' imports the working tree as it is")
     p.add_argument("--render", metavar="RAW_JSON",
                    help="only re-render the report from the raw results of an earlier run")
     args = p.parse_args()
@@ -322,15 +349,21 @@ def main() -> None:
     output = args.output or (None if args.quick else os.path.join(ROOT, "BENCHMARKS.md"))
     raw_path = args.json or (None if args.quick else os.path.join(HERE, "results.json"))
     workdir = tempfile.mkdtemp(prefix="fluvial-bench-")
+    fluvial_commit = None
+    if "fluvial" in engines and args.fluvial_ref != "worktree":
+        src, fluvial_commit = snapshot_fluvial(args.fluvial_ref, workdir)
+        FLUVIAL_SRC.append(src)
     started = time.time()
     if os.environ.get("FLUVIAL_BENCH_VIA_MAKE"):
         command = "make bench" + (f" BENCH_ARGS={shlex.quote(' '.join(sys.argv[1:]))}" if sys.argv[1:] else "")
     else:
         command = " ".join(shlex.quote(a) for a in [".venv/bin/python", "bench/run.py"] + sys.argv[1:])
     raw: dict = {"settings": vars(s), "engines": engines, "workloads": {}, "command": command,
-                 "machine": report.machine(), "versions": report.versions(PYTHONS, engines),
+                 "machine": report.machine(), "versions": None,
                  "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                 "json": os.path.relpath(raw_path, ROOT) if raw_path else None}
+                 "json": os.path.relpath(raw_path, ROOT) if raw_path else None,
+                 "fluvial_commit": fluvial_commit}
+    raw["versions"] = report.versions(PYTHONS, engines, fluvial_commit)
     failures: list[str] = []
 
     def log(msg: str) -> None:

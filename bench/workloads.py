@@ -170,7 +170,7 @@ def measure():
     records, outputs, t_started, finished = run_queue(
         sc, batches, ARGS.interval_ms, ARGS.pre_empty, ARGS.post_empty, os.path.join(ARGS.workdir, "ckpt"))
     result = {"engine": ARGS.engine, "workload": ARGS.workload, "mode": "measure", "finished": finished,
-              "read_s": t_read - t0, "sc_ready_s": t_sc - t0, "started_s": t_started - t0,
+              "engine_file": engine.__file__, "read_s": t_read - t0, "sc_ready_s": t_sc - t0, "started_s": t_started - t0,
               "lines": ARGS.batches * ARGS.lines_per_batch, "pre_empty": ARGS.pre_empty,
               "data_batches": ARGS.batches, "post_empty": ARGS.post_empty, "interval_ms": ARGS.interval_ms,
               "batches": records, "outputs": outputs}
@@ -236,6 +236,7 @@ def latency():
     with recorder.cond:
         records = list(recorder.batches)
     result = {"engine": ARGS.engine, "workload": "latency", "mode": "measure", "finished": finished,
+              "engine_file": engine.__file__,
               "sc_ready_s": t_sc - t0, "started_s": t_started - t0, "interval_ms": ARGS.interval_ms,
               "lines": sum(seen), "expected_lines": ARGS.expect_lines, "batches": records,
               "latency_ms": {"p50": common.percentile(latencies_ms, 50),
