@@ -10,32 +10,34 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMES = {"fluvial": "fluvial", "pyspark": "PySpark 4.3.0", "limit": "limit"}
 
-# (key, label, lower_is_better, format)
+# (key, label, lower_is_better, format, ratio floor): a ratio is shown only
+# when both values reach the floor; engine delays come from BatchInfo in
+# whole milliseconds, so below 1 ms a ratio would compare rounding.
 QUEUE_ROWS = [
-    ("started_s", "startup: process start → `start()` returns (s)", True, "{:.2f}"),
-    ("sc_ready_s", "… of which process start → SparkContext ready (s)", True, "{:.2f}"),
-    ("proc_median_ms", "processing time per data batch, median (ms)", True, "{:.0f}"),
-    ("proc_max_ms", "processing time per data batch, max (ms)", True, "{:.0f}"),
-    ("throughput", "throughput: lines / Σ processing time (lines/s)", False, "{:,.0f}"),
-    ("keepup_ms", "smallest batch interval that keeps up (ms)", True, "{}"),
-    ("empty_before_ms", "empty batch before any data: fixed cost (ms)", True, "{:.1f}"),
-    ("empty_after_ms", "empty batch after the data, window/state held (ms)", True, "{:.1f}"),
-    ("peak_rss_mib", "peak RSS of the process tree (MiB)", True, "{:.0f}"),
-    ("cpu_s", "CPU time of the process tree, whole run (s)", True, "{:.1f}"),
+    ("started_s", "startup: process start → `start()` returns (s)", True, "{:.2f}", 0),
+    ("sc_ready_s", "… of which process start → SparkContext ready (s)", True, "{:.2f}", 0),
+    ("proc_median_ms", "processing time per data batch, median (ms)", True, "{:.0f}", 1),
+    ("proc_max_ms", "processing time per data batch, max (ms)", True, "{:.0f}", 1),
+    ("throughput", "throughput: lines / Σ processing time (lines/s)", False, "{:,.0f}", 0),
+    ("keepup_ms", "smallest batch interval that keeps up (ms)", True, "{}", 0),
+    ("empty_before_ms", "empty batch before any data: fixed cost (ms)", True, "{:.1f}", 1),
+    ("empty_after_ms", "empty batch after the data, window/state held (ms)", True, "{:.1f}", 1),
+    ("peak_rss_mib", "peak RSS of the process tree (MiB)", True, "{:.0f}", 0),
+    ("cpu_s", "CPU time of the process tree, whole run (s)", True, "{:.1f}", 0),
 ]
 LATENCY_ROWS = [
-    ("started_s", "startup: process start → `start()` returns (s)", True, "{:.2f}"),
-    ("latency_p50_ms", "end-to-end latency per record, p50 (ms)", True, "{:.0f}"),
-    ("latency_p99_ms", "end-to-end latency per record, p99 (ms)", True, "{:.0f}"),
-    ("sched_p50_ms", "scheduling delay, p50 (ms)", True, "{:.0f}"),
-    ("sched_p99_ms", "scheduling delay, p99 (ms)", True, "{:.0f}"),
-    ("sched_max_ms", "scheduling delay, max (ms)", True, "{:.0f}"),
-    ("proc_median_ms", "processing time per batch, median (ms)", True, "{:.0f}"),
-    ("throughput", "throughput: lines / Σ processing time (lines/s)", False, "{:,.0f}"),
-    ("keeps_up", "keeps up at 100 ms batches", None, "{}"),
-    ("empty_before_ms", "empty batch before the feed starts: fixed cost (ms)", True, "{:.1f}"),
-    ("peak_rss_mib", "peak RSS of the process tree (MiB)", True, "{:.0f}"),
-    ("cpu_s", "CPU time of the process tree, whole run (s)", True, "{:.1f}"),
+    ("started_s", "startup: process start → `start()` returns (s)", True, "{:.2f}", 0),
+    ("latency_p50_ms", "end-to-end latency per record, p50 (ms)", True, "{:.0f}", 1),
+    ("latency_p99_ms", "end-to-end latency per record, p99 (ms)", True, "{:.0f}", 1),
+    ("sched_p50_ms", "scheduling delay, p50 (ms)", True, "{:.0f}", 1),
+    ("sched_p99_ms", "scheduling delay, p99 (ms)", True, "{:.0f}", 1),
+    ("sched_max_ms", "scheduling delay, max (ms)", True, "{:.0f}", 1),
+    ("proc_median_ms", "processing time per batch, median (ms)", True, "{:.0f}", 1),
+    ("throughput", "throughput: lines / Σ processing time (lines/s)", False, "{:,.0f}", 0),
+    ("keeps_up", "keeps up at 100 ms batches", None, "{}", 0),
+    ("empty_before_ms", "empty batch before the feed starts: fixed cost (ms)", True, "{:.1f}", 1),
+    ("peak_rss_mib", "peak RSS of the process tree (MiB)", True, "{:.0f}", 0),
+    ("cpu_s", "CPU time of the process tree, whole run (s)", True, "{:.1f}", 0),
 ]
 
 
@@ -90,8 +92,10 @@ def _fmt(value, fmt: str) -> str:
     return fmt.format(value)
 
 
-def _ratio(a, b) -> str:
+def _ratio(a, b, floor: float = 0) -> str:
     if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or isinstance(a, bool) or not b:
+        return "—"
+    if a < floor or b < floor:
         return "—"
     r = a / b
     if r > 100:
@@ -140,7 +144,7 @@ def render(raw: dict, engines: list[str], workloads: list[str], pythons: dict[st
                 metrics[e]["keepup_ms"] = num
         out += ["| metric | fluvial | PySpark 4.3.0 | fluvial / PySpark | limit | fluvial / limit |",
                 "|---|--:|--:|--:|--:|--:|"]
-        for key, label, lower, fmt in rows:
+        for key, label, lower, fmt, floor in rows:
             cells = {}
             for e in ("fluvial", "pyspark", "limit"):
                 if e not in engines:
@@ -154,8 +158,8 @@ def render(raw: dict, engines: list[str], workloads: list[str], pythons: dict[st
             f = metrics.get("fluvial", {}).get(key)
             better = "" if lower is None else (" ↓" if lower else " ↑")
             out.append(f"| {label}{better} | {cells['fluvial']} | {cells['pyspark']} | "
-                       f"{_ratio(f, metrics.get('pyspark', {}).get(key))} | {cells['limit']} | "
-                       f"{_ratio(f, metrics.get('limit', {}).get(key))} |")
+                       f"{_ratio(f, metrics.get('pyspark', {}).get(key), floor)} | {cells['limit']} | "
+                       f"{_ratio(f, metrics.get('limit', {}).get(key), floor)} |")
         out.append("")
         out += _spread(entry, engines)
         for e, err in entry["errors"].items():
@@ -168,6 +172,19 @@ def render(raw: dict, engines: list[str], workloads: list[str], pythons: dict[st
                     for srch in entry["keepup"][e] for t in srch["trials"])
                 for e in engines if entry["keepup"].get(e)))
         out.append("")
+    out += ["## Re-running and profiling", "",
+            "- Everything: `make bench` (sets up `.venv`, builds `bench/.venv-pyspark` with "
+            "`bench/pyspark_venv.sh`, generates `bench/data/` if missing, runs `bench/run.py`, writes this file "
+            "and `bench/results.json`). Smoke in under a minute: "
+            "`.venv/bin/python bench/run.py --quick --engines fluvial,limit`. Other options: `--workloads`, "
+            "`--runs`, `--no-keepup`, `--fluvial-ref COMMIT|worktree`, `--render bench/results.json`.",
+            "- One program by hand, e.g. to profile fluvial's wordcount with py-spy (`pip install py-spy` in "
+            "any venv) across the driver and its worker processes:", "",
+            "  ```",
+            "  PYTHONPATH=bench PYTHONHASHSEED=0 py-spy record --subprocesses --format raw -o wc.txt -- \\",
+            "    .venv/bin/python bench/workloads.py --engine fluvial --workload wordcount --mode measure \\",
+            "    --data bench/data/words.txt --t0 $(date +%s.%N) --out /tmp/wc.json --workdir /tmp/wc",
+            "  ```", ""]
     return "\n".join(out) + "\n"
 
 
@@ -219,7 +236,7 @@ def _method(s: dict) -> list[str]:
         f"{s['pre_empty']} empty batches and followed by {s['post_empty']} (all are `parallelize`d with 2 "
         "slices before `start()`).",
         "- Per-batch numbers come from the engine's own `StreamingListener` (`BatchInfo.processingDelay`, "
-        "`schedulingDelay`). Throughput = lines / Σ processing delay of the data batches. Fixed cost of an "
+        "`schedulingDelay`, whole milliseconds; ratios of values under 1 ms are not shown). Throughput = lines / Σ processing delay of the data batches. Fixed cost of an "
         "empty batch = median processing delay of the empty batches before the data, skipping the first two "
         "(warm-up); the empty batches after the data still carry the window or the state.",
         "- Startup = from just before the benchmark spawns the process to `ssc.start()` returning; it includes "
@@ -265,5 +282,7 @@ _DESCRIPTIONS = {
     "stateful": "events → `(user, 1)` → `updateStateByKey(running count)` (checkpoint directory set) → "
                 "`foreachRDD` summarising the state (one `mapPartitions(...).collect()`).",
     "latency": "`socketTextStream` at {latency_rate:,} lines/s, {latency_interval_ms} ms batches → "
-               "`map(send time)` → `foreachRDD(collect)`.",
+               "`map(send time)` → `foreachRDD(collect)`. As in Spark, PySpark's receiver runs as a "
+               "long-lived task that holds one of the two `local[2]` cores, leaving one for the batches; "
+               "fluvial's socket receiver is a thread of the driver process.",
 }
