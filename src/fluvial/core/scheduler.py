@@ -9,6 +9,7 @@ lineage walk: what is stored is read, not recomputed.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import threading
 from typing import Any, Callable, Iterable, Sequence
@@ -89,6 +90,9 @@ class DAGScheduler:
                         raise
                     self._compute_shuffles(stage.rdd, job)
                     tasks = [self.task_spec(stage.rdd, split) for split in splits]
+                    # a new stage id: workers cache stages by id, and the lineage
+                    # pickled before (cut at the lost blocks) must not be reused
+                    stage = dataclasses.replace(stage, stage_id=next(self._stage_ids))
         finally:
             self.tracker.end_stage(record)
         for r in results:
