@@ -16,6 +16,7 @@ the shape of the run, so each shape is compiled once per process.
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
@@ -79,7 +80,8 @@ def compile_steps(steps: tuple) -> Callable[[int, Iterator], Iterable]:
 
 def _compile_run(run: list[RecordStep], combine: CombineStep | None) -> Callable[[int, Iterator], Iterable]:
     shape = (tuple(s.kind for s in run),
-             None if combine is None else combine.create is identity)
+             None if combine is None else combine.create is identity,
+             combine is not None and combine.merge is operator.add)
     factory = _FACTORIES.get(shape)
     if factory is None:
         factory = _FACTORIES[shape] = _build_factory(*shape)
@@ -89,7 +91,7 @@ def _compile_run(run: list[RecordStep], combine: CombineStep | None) -> Callable
     return factory(*args)
 
 
-def _build_factory(kinds: tuple[str, ...], identity_create: bool | None) -> Callable[..., Any]:
+def _build_factory(kinds: tuple[str, ...], identity_create: bool | None, adds: bool) -> Callable[..., Any]:
     params = [f"f{i}" for i in range(len(kinds))]
     if identity_create is not None:
         params += ["create", "merge"]
@@ -119,7 +121,8 @@ def _build_factory(kinds: tuple[str, ...], identity_create: bool | None) -> Call
         body.append(f"{pad}k, v = {var}")
         body.append(f"{pad}old = get(k, MISSING)")
         new = "v" if identity_create else "create(v)"
-        body.append(f"{pad}acc[k] = {new} if old is MISSING else merge(old, v)")
+        merged = "old + v" if adds else "merge(old, v)"  # operator.add inlined: the same call, no lookup
+        body.append(f"{pad}acc[k] = {new} if old is MISSING else {merged}")
         body.append("    return iter(acc.items())")
     source = f"def factory({', '.join(params)}):\n" + "\n".join("    " + line for line in body) + "\n    return run\n"
     namespace: dict[str, Any] = {"MISSING": _MISSING}
