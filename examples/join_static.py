@@ -19,6 +19,8 @@ import argparse
 from fluvial import SparkContext
 from fluvial.streaming import StreamingContext
 
+from example_runner import run
+
 WORD_SENTIMENTS = [
     ("love", 3), ("great", 3), ("happy", 3), ("wonderful", 4), ("superb", 5), ("good", 3), ("fun", 4),
     ("win", 4), ("nice", 3), ("thanks", 2), ("like", 2), ("calm", 2), ("hope", 2), ("ok", 0),
@@ -52,13 +54,4 @@ if __name__ == "__main__":
         .transform(lambda rdd: rdd.sortBy(lambda word_happiness: (-word_happiness[1], word_happiness[0])))
     happiest_words.pprint()
 
-    ssc.start()
-    try:
-        if args.seconds is None:
-            ssc.awaitTermination()
-        else:
-            ssc.awaitTerminationOrTimeout(args.seconds)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        ssc.stop(stopSparkContext=True, stopGraceFully=True)
+    run(ssc, args.seconds)

@@ -14,6 +14,8 @@ import argparse
 from fluvial import SparkContext
 from fluvial.streaming import StreamingContext
 
+from example_runner import run
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Word count over text read from a TCP socket.")
     parser.add_argument("hostname")
@@ -30,13 +32,4 @@ if __name__ == "__main__":
         .reduceByKey(lambda a, b: a + b)
     counts.pprint()
 
-    ssc.start()
-    try:
-        if args.seconds is None:
-            ssc.awaitTermination()
-        else:
-            ssc.awaitTerminationOrTimeout(args.seconds)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        ssc.stop(stopSparkContext=True, stopGraceFully=True)
+    run(ssc, args.seconds)

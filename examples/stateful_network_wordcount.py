@@ -16,6 +16,8 @@ import tempfile
 from fluvial import SparkContext
 from fluvial.streaming import StreamingContext
 
+from example_runner import run
+
 
 def update_func(new_values, last_sum):
     return sum(new_values) + (last_sum or 0)
@@ -42,14 +44,7 @@ if __name__ == "__main__":
         .updateStateByKey(update_func, initialRDD=initial_state)
     running_counts.pprint()
 
-    ssc.start()
     try:
-        if args.seconds is None:
-            ssc.awaitTermination()
-        else:
-            ssc.awaitTerminationOrTimeout(args.seconds)
-    except KeyboardInterrupt:
-        pass
+        run(ssc, args.seconds)
     finally:
-        ssc.stop(stopSparkContext=True, stopGraceFully=True)
         checkpoint_dir.cleanup()

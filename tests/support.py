@@ -2,6 +2,9 @@
 ``tests/`` is on the path because ``tests/conftest.py`` lives there)."""
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 from fluvial import SparkConf, SparkContext
 
 EXECUTORS = ["inprocess", "processes"]
@@ -14,3 +17,13 @@ def make_context(executor: str, cores: int = 2, **conf: str) -> SparkContext:
     for k, v in conf.items():
         c.set(k, v)
     return SparkContext(conf=c)
+
+
+def wait_until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Poll ``cond`` (a thread's progress, never a batch boundary) until true;
+    fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.001)

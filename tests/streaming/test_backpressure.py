@@ -16,7 +16,7 @@ from fluvial.streaming.sources.receiver import Receiver, ReceiverStoppedError
 from fluvial.streaming.sources.supervisor import ReceiverSettings, ReceiverSupervisor
 from fluvial.testing import ListSink, ManualClock
 
-from support import EXECUTORS, make_context
+from support import EXECUTORS, make_context, wait_until
 
 
 @pytest.fixture
@@ -31,13 +31,6 @@ def new_sc():
     for sc in made:
         sc.stop()
 
-
-def wait_until(cond, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.001)
 
 
 class Firehose(Receiver):

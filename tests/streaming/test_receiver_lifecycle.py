@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import pytest
 
@@ -13,7 +12,7 @@ from fluvial.streaming import StreamingContext, StreamingListener
 from fluvial.streaming.sources.receiver import Receiver, ReceiverStoppedError
 from fluvial.testing import ListSink, ManualClock
 
-from support import EXECUTORS, make_context
+from support import EXECUTORS, make_context, wait_until
 
 
 @pytest.fixture
@@ -29,13 +28,6 @@ def new_sc():
     for sc in made:
         sc.stop()
 
-
-def wait_until(cond, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
 
 
 def fluvial_threads() -> set[str]:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 
 import pytest
 
 from fluvial.streaming import StreamingContext, StreamingListener
 from fluvial.testing import ListSink, ManualClock
 
-from support import EXECUTORS, make_context
+from support import EXECUTORS, make_context, wait_until
 
 
 @pytest.fixture
@@ -30,13 +29,6 @@ class Errors(StreamingListener):
     def onReceiverError(self, e):
         self.messages.append(e.receiverInfo().lastErrorMessage())
 
-
-def wait_until(cond, what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.002)
 
 
 def free_port() -> int:
