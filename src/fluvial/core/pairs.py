@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .resultiterable import ResultIterable
 from .pipeline import CombineStep
-from .shuffle import Partitioner, combine_values, identity, portable_hash
+from .shuffle import Partitioner, identity, portable_hash
 
 
 def _append(xs: list, x: Any) -> list:
@@ -80,10 +80,10 @@ class PairMixin:
         return self.combineByKey(identity, func, func, numPartitions, partitionFunc)
 
     def reduceByKeyLocally(self, func: Callable[[Any, Any], Any]) -> dict:
-        def part(it: Iterator) -> dict:
-            return dict(combine_values(it, identity, func))
+        from .lineage import PipelinedRDD
+        combined = PipelinedRDD(self, None, True, (CombineStep(identity, func),))
         merged: dict = {}
-        for d in self._run(part):
+        for d in combined._run(dict):
             for k, v in d.items():
                 merged[k] = func(merged[k], v) if k in merged else v
         return merged

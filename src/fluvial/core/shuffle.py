@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pickle
 import sys
-from typing import Any, Callable, Hashable, Iterable, Iterator
+from typing import Any, Callable, Hashable, Iterable
 
 _MASK = sys.maxsize
 
@@ -132,26 +132,6 @@ def _split(records: Iterable[tuple[Any, Any]], partitioner: Partitioner) -> list
         for kv in records:
             appends[func(kv[0]) % n](kv)
     return buckets
-
-
-def combine_values(records: Iterable[tuple[Any, Any]], create: Callable[[Any], Any],
-                   merge_value: Callable[[Any, Any], Any]) -> Iterator[tuple[Any, Any]]:
-    """Fold values per key into combiners; output in first-seen key order."""
-    acc: dict = {}
-    get = acc.get
-    missing = _MISSING
-    if create is _identity:
-        for k, v in records:
-            old = get(k, missing)
-            acc[k] = v if old is missing else merge_value(old, v)
-    else:
-        for k, v in records:
-            old = get(k, missing)
-            acc[k] = create(v) if old is missing else merge_value(old, v)
-    return iter(acc.items())
-
-
-_MISSING = object()
 
 
 def _identity(x: Any) -> Any:
