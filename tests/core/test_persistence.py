@@ -83,7 +83,7 @@ def test_checkpoint_writes_files_and_cuts_lineage(sc, tmp_path):
     expected = sorted(derived.collect())
     assert derived.isCheckpointed() and not derived.isLocallyCheckpointed()
     path = derived.getCheckpointFile()
-    assert sorted(os.listdir(path)) == [f"part-{i:05d}" for i in range(derived.getNumPartitions())]
+    assert sorted(os.listdir(path)) == ["_meta"] + [f"part-{i:05d}" for i in range(derived.getNumPartitions())]
     assert derived._deps == [] and derived.toDebugString().count(b"\n") == 0
     assert len(cloudpickle.dumps(derived)) < 20_000  # the 5000 parallelized ints are not in it
     seen = calls.value

@@ -233,13 +233,40 @@ class SparkContext:
         return os.environ.get("SPARK_USER") or getpass.getuser()
 
     def setCheckpointDir(self, dirName: str) -> None:
-        """Directory for ``RDD.checkpoint`` data; created if missing. Each
-        context writes under its own subdirectory."""
+        """Directory for ``RDD.checkpoint`` data: a local path (made absolute)
+        or any fsspec URL (``file://``, ``memory://``, ``s3://`` ...); created
+        if missing. Each context writes under its own subdirectory
+        ``fluvial-<applicationId>``. The driver writes every checkpoint file,
+        so a store only the driver reaches (``memory://``) works with worker
+        processes too."""
         if not isinstance(dirName, str) or not dirName:
             raise ValueError(f"setCheckpointDir: dirName must be a non-empty path, got {dirName!r}")
-        path = os.path.join(os.path.abspath(dirName), f"fluvial-{self.applicationId}")
-        os.makedirs(path, exist_ok=True)
+        from . import fsio
+        try:
+            if not fsio.is_local(dirName):
+                fsio.resolve(dirName)           # an unknown protocol is named as given
+            path = fsio.join(fsio.absolute(dirName), f"fluvial-{self.applicationId}")
+            fsio.makedirs(path)
+        except ValueError as exc:
+            raise ValueError(f"setCheckpointDir: {exc}") from exc
         self._checkpoint_dir = path
+
+    def _checkpointFile(self, path: str) -> Any:
+        """The RDD checkpointed in directory ``path`` (an ``rdd-<id>``
+        directory written by ``RDD.checkpoint``, in this process or an earlier
+        one): checkpointed, with the partition count and partitioner it was
+        written with, and its partitions loaded into the driver's block store
+        now. ValueError naming the directory and the file when its ``_meta``
+        (written last, so a missing one means an interrupted write) or a part
+        is missing or unreadable.
+
+        Checkpoint files are pickles: loading one runs code, so only load
+        checkpoints you wrote."""
+        from . import checkpointrdd, fsio
+        self._check_active()
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"_checkpointFile: path must be a non-empty path or URL, got {path!r}")
+        return checkpointrdd.load(self, fsio.absolute(path))
 
     def getCheckpointDir(self) -> str | None:
         return self._checkpoint_dir

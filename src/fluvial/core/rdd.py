@@ -14,7 +14,6 @@ records of one reduce partition arrive in map-partition order.
 """
 from __future__ import annotations
 
-import os
 import weakref
 from typing import TYPE_CHECKING, Any, Generic, Iterator, TypeVar
 
@@ -65,25 +64,47 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
         raise TypeError(f"{type(self).__name__} does not define compute()")
 
     def iterator(self, split: int, tctx: Any) -> Iterator[T]:
-        """Records of partition ``split``: from a stored block when there is one
-        (or, for a checkpointed RDD, its checkpoint file), else computed (and
-        stored, when this RDD is persisted or marked for checkpointing)."""
+        """Records of partition ``split``: from a stored block when there is one,
+        else computed (and stored, when this RDD is persisted or marked for
+        checkpointing).
+
+        A checkpointed RDD's blocks always come with the task: the driver keeps
+        them in its block store and reloads a missing one from the checkpoint
+        files (:meth:`_stored_block`), so a task never opens checkpoint files
+        (which a worker process may not reach, e.g. ``memory://``)."""
         if not self._keeps_blocks():
             return iter(self.compute(split, tctx))
         bid = ("rdd", self._id, split)
         blob = tctx.inputs.get(bid, _MISSING)
         if blob is not _MISSING:
             return iter(read_bucket(blob))
-        if self._checkpointed and self._checkpoint_path is not None:
-            with open(os.path.join(self._checkpoint_path, f"part-{split:05d}"), "rb") as f:
-                blob = f.read()
-            tctx.new_blocks[bid] = blob
-            return iter(read_bucket(blob))
+        if self._checkpointed:
+            where = (f"its checkpoint {self._checkpoint_path}" if self._checkpoint_path is not None
+                     else "it was checkpointed locally and the block is gone")
+            raise RuntimeError(f"block {bid} of checkpointed {self!r} was not given to the task "
+                               f"({where}); its lineage is cut, so it cannot be recomputed")
         # Blocks are kept serialized (as PySpark keeps them): each read gets
         # fresh objects, so a function mutating its records cannot corrupt them.
         data = list(self.compute(split, tctx))
         tctx.new_blocks[bid] = serialize_bucket(data)
         return iter(data)
+
+    def _stored_block(self, split: int, store: Any, default: Any) -> Any:
+        """Partition ``split``'s block if the driver's ``store`` holds it, else
+        ``default``. In the driver only: a checkpointed RDD's block missing
+        from the store (and kept by no worker) is read back from its
+        checkpoint files and stored again; ValueError naming the file when
+        that fails."""
+        bid = ("rdd", self._id, split)
+        data = store.get(bid, _MISSING)
+        if data is not _MISSING:
+            return data
+        if self._checkpointed and self._checkpoint_path is not None and store.location(bid) is None:
+            from . import checkpointrdd
+            data = checkpointrdd.read_part(self._checkpoint_path, split)
+            store.put(bid, data)
+            return data
+        return default
 
     def _own_inputs(self, split: int, inputs: dict, store: Any) -> None:
         """Add the driver-held blocks this RDD itself (not its parents) reads."""
@@ -220,7 +241,15 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
         return self._checkpoint_path
 
     def _do_checkpoint(self) -> None:
-        """Materialise and cut lineage (called by the context after a job)."""
+        """Materialise and cut lineage (called by the context after a job).
+
+        Every partition is first held by the driver's block store (fetched
+        from workers, computed when missing); unless locally checkpointed, the
+        driver then writes them to ``<checkpoint dir>/rdd-<id>/``
+        (:mod:`fluvial.core.checkpointrdd`: parts first, ``_meta`` last, each
+        written atomically). The blocks stay in the store while this RDD
+        lives; the files are never deleted here (streaming decides when an old
+        data checkpoint goes)."""
         if self._checkpointed or not self._checkpoint_requested:
             return
         store = self.ctx._blocks
@@ -234,15 +263,10 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
             if store.location(bid) is not None:
                 store.put(bid, self.ctx._dag.read_block(bid))
         if not self._checkpoint_local:
-            path = os.path.join(self.ctx._checkpoint_dir, f"rdd-{self._id}")
-            os.makedirs(path, exist_ok=True)
-            for s in range(self._num_partitions):
-                tmp = os.path.join(path, f".part-{s:05d}.tmp")
-                with open(tmp, "wb") as f:
-                    f.write(store.get(("rdd", self._id, s)))
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, os.path.join(path, f"part-{s:05d}"))
+            from . import checkpointrdd, fsio
+            path = fsio.join(self.ctx._checkpoint_dir, f"rdd-{self._id}")
+            checkpointrdd.write(path, [store.get(("rdd", self._id, s)) for s in range(self._num_partitions)],
+                                self.partitioner)
             self._checkpoint_path = path
         weakref.finalize(self, store.remove_owner, "rdd", self._id)
         self._checkpointed = True

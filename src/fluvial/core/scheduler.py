@@ -162,7 +162,7 @@ class DAGScheduler:
             seen.add((r._id, s))
             if r._keeps_blocks():
                 bid = ("rdd", r._id, s)
-                data = store.get(bid, _MISSING)
+                data = r._stored_block(s, store, _MISSING)
                 if data is not _MISSING:
                     inputs[bid] = data
                     continue
