@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import os
 import signal
 import socket
@@ -20,6 +21,7 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 _names = itertools.count()
+_quiet = logging.getLogger("tests.kafka.client")  # librdkafka's reconnect chatter, off stderr
 
 
 def free_port() -> int:
@@ -33,7 +35,7 @@ class KafkaBroker:
         self.proc = proc
         self.bootstrap = bootstrap
         self.log_path = log_path
-        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _quiet})
 
     @classmethod
     def start(cls, log_path: Path) -> "KafkaBroker":
