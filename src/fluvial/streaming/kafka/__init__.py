@@ -8,8 +8,9 @@ from .errors import KafkaDecodeError, KafkaDeliveryError, KafkaReadError, KafkaU
 from .message import KafkaMessageAndMetadata, utf8_decoder
 from .offsets import Broker, OffsetRange, TopicAndPartition
 from .rdd import KafkaRDD
+from .sink import saveToKafka
 from .utils import KafkaUtils
 
 __all__ = ["Broker", "DirectKafkaInputDStream", "KafkaDecodeError", "KafkaDeliveryError", "KafkaMessageAndMetadata",
            "KafkaRDD", "KafkaReadError", "KafkaUnavailableError", "KafkaUtils", "OffsetRange", "TopicAndPartition",
-           "utf8_decoder"]
+           "saveToKafka", "utf8_decoder"]

@@ -136,5 +136,5 @@ class KafkaParams:
         """Properties for the dead-letter producer: the client's, without the
         consumer-only ones, idempotent."""
         conf = {k: v for k, v in self.client.items() if k not in _CONSUMER_ONLY}
-        conf.update({"enable.idempotence": True, "logger": client_logger()})
+        conf["enable.idempotence"] = True
         return conf

@@ -23,6 +23,7 @@ from .errors import KafkaDecodeError, KafkaDeliveryError, KafkaReadError
 from .message import KafkaMessageAndMetadata, decode_field
 from .offsets import OffsetRange
 from .params import DecodeErrorPolicy
+from .producers import forget_producer, shared_producer, wait_answered
 
 __all__ = ["KafkaRDD", "PartitionCounts"]
 
@@ -80,6 +81,8 @@ class _RangeReader:
         self.left_out = 0
         self._producer: Any = None
         self._dead_errors: list[str] = []
+        self._dead_answered = [0]
+        self._dead_sent = 0
 
     def records(self) -> Iterator:
         from confluent_kafka import Consumer, TopicPartition
@@ -125,8 +128,6 @@ class _RangeReader:
             self._finish()
         finally:
             consumer.close()
-            if self._producer is not None:
-                self._producer.flush(5)
 
     def _converter(self) -> Callable[[Any], Any]:
         rdd, r = self.rdd, self.r
@@ -174,15 +175,14 @@ class _RangeReader:
         log.warning("sent an undecodable record to dead-letter topic %r: %s", policy.topic, exc)
 
     def _dead_letter(self, m: Any, exc: KafkaDecodeError) -> None:
-        from confluent_kafka import Producer
-
         if self._producer is None:
-            self._producer = Producer(self.rdd._producer_conf)
-        errors = self._dead_errors
+            self._producer = shared_producer(self.rdd._producer_conf)
+        errors, answered = self._dead_errors, self._dead_answered
 
         def delivered(err: Any, msg: Any) -> None:
             if err is not None:
                 errors.append(err.str())
+            answered[0] += 1
 
         headers = list(m.headers() or []) + [
             ("fluvial.source.topic", exc.topic.encode()), ("fluvial.source.partition", str(exc.partition).encode()),
@@ -194,6 +194,7 @@ class _RangeReader:
                 break
             except BufferError:
                 self._producer.poll(0.1)
+        self._dead_sent += 1
         self._producer.poll(0)
 
     def _finish(self) -> None:
@@ -201,12 +202,12 @@ class _RangeReader:
         out is counted for the driver."""
         r, rdd = self.r, self.rdd
         if self._producer is not None:
-            left = self._producer.flush()
-            if left or self._dead_errors:
-                first = self._dead_errors[0] if self._dead_errors else "not acknowledged in time"
+            wait_answered(self._producer, self._dead_answered, self._dead_sent)
+            if self._dead_errors:
+                forget_producer(self._producer)
                 raise KafkaDeliveryError(
-                    f"{len(self._dead_errors) + left} undecodable record(s) of {r} could not be sent to "
-                    f"dead-letter topic {rdd._policy.topic!r}: {first}")
+                    f"{len(self._dead_errors)} undecodable record(s) of {r} could not be sent to "
+                    f"dead-letter topic {rdd._policy.topic!r}: {self._dead_errors[0]}")
         if rdd._left_out is not None and rdd._policy.mode != "fail":
             rdd._left_out.add({f"{r.topic}-{r.partition}": self.left_out})
 
