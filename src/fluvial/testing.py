@@ -26,6 +26,8 @@ so the batches of a context with batch duration ``d`` seconds are at
 from __future__ import annotations
 
 import threading
+import uuid
+import weakref
 from typing import Any, Callable, Iterable, Sequence
 
 from .core.rdd import RDD
@@ -55,6 +57,11 @@ class QueueSource:
             self.stream.queue.append(self._rdd(batch))
 
 
+def _list_sink(key: str) -> "ListSink":
+    live = ListSink._live.get(key)
+    return live if live is not None else ListSink(None, key)
+
+
 def queue_source(ssc: Any, batches: Iterable[Iterable[Any]] = (), numSlices: int | None = None) -> DStream:
     """A DStream emitting ``batches`` one per batch interval (see :class:`QueueSource`)."""
     return QueueSource(ssc, batches, numSlices).stream
@@ -63,13 +70,25 @@ def queue_source(ssc: Any, batches: Iterable[Iterable[Any]] = (), numSlices: int
 class ListSink:
     """Collects every batch of ``dstream`` that has an RDD: ``batches[i]`` is
     the i-th such batch's records (in ``collect`` order) and ``times[i]`` its
-    time in epoch milliseconds."""
+    time in epoch milliseconds.
 
-    def __init__(self, dstream: DStream) -> None:
+    A sink pickles (into a metadata checkpoint) as a reference: a context
+    recovered with ``getOrCreate`` in the same process keeps collecting into
+    the same sink; in another process it collects into a new, empty one."""
+
+    _live: "weakref.WeakValueDictionary[str, ListSink]" = weakref.WeakValueDictionary()
+
+    def __init__(self, dstream: DStream | None = None, _key: str | None = None) -> None:
         self.batches: list[list[Any]] = []
         self.times: list[int] = []
         self._lock = threading.Lock()
-        dstream.foreachRDD(self._collect)
+        self._key = _key or uuid.uuid4().hex
+        ListSink._live[self._key] = self
+        if dstream is not None:
+            dstream.foreachRDD(self._collect)
+
+    def __reduce__(self) -> tuple:
+        return _list_sink, (self._key,)
 
     def _collect(self, t: Any, rdd: RDD) -> None:
         records = rdd.collect()

@@ -50,8 +50,11 @@ class StreamingContext:
                  clock: Clock | None = None) -> None:
         if batchDuration is None:
             raise ValueError("batchDuration (seconds) is required to create a StreamingContext")
+        self._setup(sparkContext, to_ms(batchDuration, "batchDuration"), clock)
+
+    def _setup(self, sparkContext: SparkContext, batch_ms: int, clock: Clock | None) -> None:
         self._sc = sparkContext
-        self._batch_ms = to_ms(batchDuration, "batchDuration")
+        self._batch_ms = batch_ms
         if clock is None:
             name = sparkContext._conf.get("spark.streaming.clock")
             if name in _MANUAL_CLOCK_NAMES:
@@ -73,6 +76,12 @@ class StreamingContext:
         self._stop_lock = threading.RLock()
         self._batch_listeners: list[Callable[[Any], None]] = []
         self._start_site: str | None = None
+        self._recovered: Any = None          # the Checkpoint this context was rebuilt from
+        self._known_refs: dict[int, list[str]] = {}
+        self._checkpoint_writer: Any = None
+        self._program: dict[str, str] | None = None
+        self._signature: list = []
+        self._shutdown: Any = None
 
     # ------------------------------------------------------------ properties
     @property
@@ -113,12 +122,26 @@ class StreamingContext:
 
     @classmethod
     def getOrCreate(cls, checkpointPath: str, setupFunc: Callable[[], "StreamingContext"]) -> "StreamingContext":
-        """Build the context with ``setupFunc()`` and set ``checkpointPath`` as
-        its checkpoint directory (as PySpark does when there is nothing to
-        recover). fluvial does not write metadata checkpoints, so there is
-        never a context to recover from ``checkpointPath``."""
+        """Rebuild the context from the newest usable metadata checkpoint in
+        ``checkpointPath``, or, when there is none, create it with
+        ``setupFunc()`` and set ``checkpointPath`` as its checkpoint directory.
+
+        A recovered context has the graph, functions and configuration of the
+        checkpoint (``setupFunc`` is not called); once started it first re-runs
+        the batches that were pending at the checkpoint and those that fell
+        due while the driver was down, then follows the clock. A corrupt or
+        torn newest checkpoint falls back to the previous one with a warning;
+        a checkpoint from another fluvial format, another main script or a
+        graph whose code changed is refused with a
+        :class:`~fluvial.streaming.checkpoint.store.CheckpointError` saying
+        why. It uses the active SparkContext if there is one, else creates one
+        from the checkpoint's configuration."""
         if not callable(setupFunc):
             raise TypeError("setupFunc should be callable.")
+        from .checkpoint.recovery import recover
+        ssc = recover(cls, checkpointPath)
+        if ssc is not None:
+            return ssc
         ssc = setupFunc()
         if not isinstance(ssc, StreamingContext):
             raise TypeError(f"setupFunc must return a StreamingContext, got {type(ssc).__name__}")
@@ -145,11 +168,16 @@ class StreamingContext:
                 self._sc._check_active()
                 self._graph.validate()
                 self._scheduler.start()
+                self._start_checkpointing()
+                from .shutdown import ShutdownHook
+                self._shutdown = ShutdownHook.install(self)
                 self._bus.start()
                 self._bus.post(StreamingListenerStreamingStarted(int(time.time() * 1000)))
                 self._receiver_tracker.start()
             except BaseException:
                 log.error("Error starting the context, marking it as stopped")
+                if self._shutdown is not None:
+                    self._shutdown.uninstall()
                 self._state = "STOPPED"
                 self._receiver_tracker.stop()
                 self._graph.stop()
@@ -162,6 +190,25 @@ class StreamingContext:
             if isinstance(self._clock, ManualClock):
                 self._clock._attach(self._drain)
             self._scheduler.start_threads()
+            if self._shutdown is not None:
+                self._shutdown.started()
+
+    def _start_checkpointing(self) -> None:
+        """With a checkpoint directory: check that the graph can be saved
+        (Spark's validate), then write metadata checkpoints from now on."""
+        if self._checkpoint_dir is None:
+            return
+        from .checkpoint.metadata import CheckpointError, CheckpointWriter, graph_signature, main_script, serialize
+        self._program = main_script()
+        self._signature = graph_signature(self._graph)
+        try:
+            serialize(self, 0, [])
+        except CheckpointError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - re-raised with what to do
+            raise ValueError("DStream checkpointing has been enabled but the DStreams with their functions "
+                             f"are not serializable: {type(exc).__name__}: {exc}") from exc
+        self._checkpoint_writer = CheckpointWriter(self, self._checkpoint_dir, known_refs=self._known_refs)
 
     def _drain(self, until_ms: int) -> None:
         """ManualClock hook: wait for batches due by ``until_ms`` and their events."""
@@ -210,6 +257,8 @@ class StreamingContext:
                 self._sc.stop()
 
     def _mark_stopped(self) -> None:
+        if self._shutdown is not None:
+            self._shutdown.uninstall()
         self._state = "STOPPED"
         with StreamingContext._lock:
             if StreamingContext._activeContext is self:
@@ -238,6 +287,13 @@ class StreamingContext:
         else:
             sched.stop_running(drain=False)
         self._graph.stop()
+        if self._checkpoint_writer is not None:
+            try:
+                self._checkpoint_writer.close()
+            except Exception as exc:  # noqa: BLE001 - the context stops anyway; the error is kept
+                log.error("the last metadata checkpoint could not be written: %s", exc)
+                if self._error is None:
+                    self._error = exc
         self._bus.wait_until_empty(10)
         self._bus.stop()
         if isinstance(self._clock, ManualClock):
@@ -259,17 +315,24 @@ class StreamingContext:
     def awaitTermination(self, timeout: float | None = None) -> None:
         """Wait for the context to stop (at most ``timeout`` seconds). If a
         batch failed, raise its :class:`BatchFailedError` (every time)."""
-        self._terminated.wait(timeout)
+        with self._awaiting():
+            self._terminated.wait(timeout)
         if self._error is not None:
             raise self._error
 
     def awaitTerminationOrTimeout(self, timeout: float) -> bool:
         """True if the context stopped within ``timeout`` seconds, False if
         not; a failed batch's :class:`BatchFailedError` is raised."""
-        stopped = self._terminated.wait(timeout)
+        with self._awaiting():
+            stopped = self._terminated.wait(timeout)
         if self._error is not None:
             raise self._error
         return stopped
+
+    def _awaiting(self) -> Any:
+        """Marks the main thread as waiting for termination (see shutdown.py)."""
+        from .shutdown import awaiting
+        return awaiting()
 
     # --------------------------------------------------------------- settings
     def remember(self, duration: float) -> None:
@@ -278,14 +341,21 @@ class StreamingContext:
         self._graph.remember(to_ms(duration, "remember duration"))
 
     def checkpoint(self, directory: str) -> None:
-        """Set the directory (created if needed) where stateful and
-        checkpointed streams write their RDD checkpoints."""
+        """Checkpoint into ``directory`` (a local path, ``file://``,
+        ``memory://`` or any fsspec URL; created if needed): metadata
+        checkpoints after each batch is generated and after it completes
+        (what :meth:`getOrCreate` recovers from), data checkpoints of
+        stateful and checkpointed streams under ``rdds/``, and receiver
+        write-ahead logs under ``receivedData/``."""
+        from ..core import fsio
         if not isinstance(directory, (str, os.PathLike)):
-            raise TypeError(f"checkpoint: directory must be a path, got {directory!r}")
-        directory = os.path.abspath(os.fspath(directory))
-        os.makedirs(directory, exist_ok=True)
+            raise TypeError(f"checkpoint: directory must be a path or URL, got {directory!r}")
+        directory = os.fspath(directory)
+        if fsio.is_local(directory):
+            directory = os.path.abspath(directory.removeprefix("file://"))
+        fsio.makedirs(directory)
         self._checkpoint_dir = directory
-        self._sc.setCheckpointDir(os.path.join(directory, "rdds"))
+        self._sc.setCheckpointDir(fsio.join(directory, "rdds"))
 
     def addStreamingListener(self, streamingListener: StreamingListener) -> None:
         self._bus.add(streamingListener)

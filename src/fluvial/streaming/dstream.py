@@ -17,7 +17,6 @@ positional parameters; ``time`` is a local ``datetime``.
 from __future__ import annotations
 
 import operator
-import shutil
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
@@ -44,6 +43,9 @@ class DStream:
     cloudpickle round trip)."""
 
     _function_attrs: tuple[str, ...] = ()
+    _transient: tuple[str, ...] = ()
+    """Attributes left out of metadata checkpoints (locks, threads, clients);
+    a class re-creates them in :meth:`_after_restore`."""
 
     def __init__(self, ssc: "StreamingContext", parents: Sequence["DStream"] = (),
                  slide_ms: int | None = None) -> None:
@@ -60,7 +62,6 @@ class DStream:
         self._storage_level: StorageLevel | None = None
         self._checkpoint_ms: int | None = None
         self._must_checkpoint = False
-        self._marked_for_checkpoint: set[int] = set()
         self._remember_propagated = False
         self.is_cached = False
         self.is_checkpointed = False
@@ -156,25 +157,55 @@ class DStream:
                     rdd.persist(self._storage_level)
                 if self._checkpoint_ms is not None and (t - self._zero_ms) % self._checkpoint_ms == 0:  # type: ignore[operator]
                     rdd.checkpoint()
-                    self._marked_for_checkpoint.add(rdd.id())
                 self._generated[t] = rdd
             return rdd
 
     def _clear_metadata(self, t: int) -> None:
         """Forget this stream's (not its parents') RDDs at or before ``t -
-        rememberDuration``: unpersist them and delete their checkpoint files
-        (newer checkpoints have replaced them)."""
+        rememberDuration`` and unpersist them. Their data checkpoint files are
+        deleted by the checkpoint writer once no kept metadata checkpoint
+        refers to them."""
         with self._lock:
             limit = t - (self._remember_ms or self._slide_ms)
             old = [self._generated.pop(k) for k in [k for k in self._generated if k <= limit]]
         for rdd in old:
             if rdd._storage_level is not None:
                 rdd.unpersist()
-            if rdd.id() in self._marked_for_checkpoint:
-                self._marked_for_checkpoint.discard(rdd.id())
-                path = rdd.getCheckpointFile()
-                if path is not None:
-                    shutil.rmtree(path, ignore_errors=True)
+
+    # ------------------------------------------------------- checkpointing
+    def __getstate__(self) -> dict:
+        """What a metadata checkpoint keeps of this stream: every attribute
+        but the runtime ones (context, lock, ``_transient``), and of the
+        generated RDDs only those whose data checkpoint is written (the
+        checkpoint pickler turns them into references to their files)."""
+        state = dict(self.__dict__)
+        for cls in type(self).__mro__:
+            for name in getattr(cls, "_transient", ()):
+                state.pop(name, None)
+        for name in ("_ssc", "_sc", "_lock"):
+            state.pop(name, None)
+        state["_generated"] = {t: rdd for t, rdd in self._generated.items()
+                               if rdd.isCheckpointed() and rdd.getCheckpointFile() is not None}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def _restore(self, ssc: "StreamingContext") -> None:
+        """Re-attach a stream unpickled from a metadata checkpoint to the
+        recovering context, then let the class rebuild its runtime parts."""
+        self._ssc = ssc
+        self._sc = ssc._sc
+        self._after_restore()
+
+    def _after_restore(self) -> None:
+        """Hook: re-create what ``_transient`` left out of the checkpoint."""
+
+    def _checkpoint_done(self, safe_ms: int) -> None:
+        """Hook: a metadata checkpoint is durable and no kept checkpoint needs
+        this stream's data of batch times ``<= safe_ms`` (a source may drop
+        logs of them)."""
 
     def _slice_ms(self, begin: int, end: int) -> list[RDD]:
         """RDDs of the valid times in ``[begin, end]``, both ends aligned down

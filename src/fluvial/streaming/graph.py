@@ -29,6 +29,12 @@ class GenerateError(Exception):
 
 
 class DStreamGraph:
+    """Input streams, output streams and, once started, every stream between.
+
+    ``lock`` is held while a batch is generated, while batches are forgotten
+    and while the graph is pickled into a metadata checkpoint, so a
+    checkpoint always sees the streams between two of those steps."""
+
     def __init__(self, batch_ms: int) -> None:
         self.batch_ms = batch_ms
         self.input_streams: list[Any] = []
@@ -37,6 +43,24 @@ class DStreamGraph:
         self.remember_ms: int | None = None
         self.streams: list[Any] = []
         self._lock = threading.Lock()
+        self.lock = threading.RLock()
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        del state["_lock"], state["lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self.lock = threading.RLock()
+
+    def all_streams(self) -> list[Any]:
+        """Every stream of the graph, each once, in a stable order: those the
+        output operations use (ancestors after their children), then input
+        streams that no output uses."""
+        seen = {id(s) for s in self.streams}
+        return self.streams + [s for s in self.input_streams if id(s) not in seen]
 
     def add_input_stream(self, stream: Any) -> int:
         with self._lock:
@@ -85,6 +109,10 @@ class DStreamGraph:
         """Compute the RDDs of batch ``t`` and one job per output operation
         that has an RDD then; raises :class:`GenerateError`."""
         jobs: list[Job] = []
+        with self.lock:
+            return self._generate_jobs(t, jobs)
+
+    def _generate_jobs(self, t: int, jobs: list[Job]) -> list[Job]:
         for out in self.output_streams:
             try:
                 run = out._job_for(t)
@@ -96,5 +124,6 @@ class DStreamGraph:
 
     def clear_metadata(self, t: int) -> None:
         """Batch ``t`` is done: every stream forgets what it no longer needs."""
-        for s in self.streams:
-            s._clear_metadata(t)
+        with self.lock:
+            for s in self.streams:
+                s._clear_metadata(t)

@@ -68,14 +68,36 @@ class JobScheduler:
         self._abort = False
         self._gen_thread: threading.Thread | None = None
         self._job_thread: threading.Thread | None = None
+        self._pending: set[int] = set()
+        self._reschedule: list[int] = []
+        self._first_timer_ms = 0
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> None:
         """Fix the first batch time, initialize and validate the graph (which
-        may raise), then start the generator and job threads."""
+        may raise).
+
+        A context recovered from a checkpoint keeps its zero time; its first
+        batches are those pending at the checkpoint and those that fell due
+        while the driver was down (Spark's JobGenerator.restart), generated
+        at once when the threads start, then batches follow the clock."""
         now = self.clock.time_ms()
-        self.start_ms = (now // self.batch_ms + 1) * self.batch_ms
-        self.ssc._graph.start(self.start_ms - self.batch_ms)
+        b = self.batch_ms
+        recovered = self.ssc._recovered
+        if recovered is None:
+            self.start_ms = self._first_timer_ms = (now // b + 1) * b
+            self.ssc._graph.start(self.start_ms - b)
+            return
+        zero = self.ssc._graph.zero_ms
+        restart = zero + ((now - zero) // b + 1) * b
+        down = range(recovered.time_ms + b, restart, b)
+        self._reschedule = sorted({t for t in (*recovered.pending, *down) if zero < t < restart})
+        self._first_timer_ms = restart
+        self.start_ms = self._reschedule[0] if self._reschedule else restart
+        if self._reschedule:
+            log.info("recovering: re-running batches %s (pending at the checkpoint of %d ms or due while "
+                     "the driver was down)", self._reschedule, recovered.time_ms)
+        self.ssc._graph.start(zero)
 
     def start_threads(self) -> None:
         self._gen_thread = threading.Thread(target=self._generate_loop, daemon=True,
@@ -148,7 +170,10 @@ class JobScheduler:
 
     # -- threads ------------------------------------------------------------
     def _generate_loop(self) -> None:
-        t = self.start_ms
+        for t in self._reschedule:
+            if self._gen_stop.is_set() or not self.generate(t):
+                return
+        t = self._first_timer_ms
         while self.clock.wait_till(t, self._gen_stop):
             if not self.generate(t):
                 return
@@ -158,15 +183,19 @@ class JobScheduler:
         """Allocate received blocks to batch ``t``, compute its jobs and queue
         them. False (and the context told) if that failed."""
         ssc = self.ssc
-        try:
-            ssc._receiver_tracker.allocate(t)
-            jobs = ssc._graph.generate_jobs(t)
-        except GenerateError as exc:
-            self._fail(BatchFailedError(t, exc.operation, exc.cause))
-            return False
-        except BaseException as exc:  # noqa: BLE001 - reported to the context
-            self._fail(BatchFailedError(t, "allocating received blocks", exc))
-            return False
+        with ssc._graph.lock:
+            try:
+                ssc._receiver_tracker.allocate(t)
+                jobs = ssc._graph.generate_jobs(t)
+            except GenerateError as exc:
+                self._fail(BatchFailedError(t, exc.operation, exc.cause))
+                return False
+            except BaseException as exc:  # noqa: BLE001 - reported to the context
+                self._fail(BatchFailedError(t, "allocating received blocks", exc))
+                return False
+            self._pending.add(t)
+            if not self._write_checkpoint(t, wait=True):
+                return False
         info = BatchInfo(t, ssc._input_info.take(t), _now_ms())
         for job in jobs:
             info._output_operation_infos[job.output_op_id] = OutputOperationInfo(
@@ -212,12 +241,17 @@ class JobScheduler:
             bus.post(StreamingListenerOutputOperationCompleted(op._snapshot()))
         if self._abort:
             return False
-        try:
-            self.ssc._graph.clear_metadata(t)
-            self.ssc._receiver_tracker.cleanup(t)
-        except BaseException as exc:  # noqa: BLE001
-            self._fail(BatchFailedError(t, "clearing old batches", exc))
-            return False
+        graph = self.ssc._graph
+        with graph.lock:
+            try:
+                graph.clear_metadata(t)
+                self.ssc._receiver_tracker.cleanup(t)
+            except BaseException as exc:  # noqa: BLE001
+                self._fail(BatchFailedError(t, "clearing old batches", exc))
+                return False
+            self._pending.discard(t)
+            if not self._write_checkpoint(t, wait=False):
+                return False
         if jobs:
             info._processing_end_time = _now_ms()
             bus.post(StreamingListenerBatchCompleted(info._snapshot()))
@@ -228,6 +262,21 @@ class JobScheduler:
         with self._done:
             self._last_done = t
             self._done.notify_all()
+        return True
+
+    def _write_checkpoint(self, t: int, wait: bool) -> bool:
+        """Write the metadata checkpoint of batch ``t`` (with checkpointing
+        on): durably before the batch's jobs are queued (``wait``), in the
+        background once it completed. A batch whose checkpoint cannot be
+        written fails: running it unrecorded would break recovery."""
+        writer = self.ssc._checkpoint_writer
+        if writer is None:
+            return True
+        try:
+            writer.write(t, self._pending, wait=wait)
+        except BaseException as exc:  # noqa: BLE001 - reported to the context
+            self._fail(BatchFailedError(t, "writing the metadata checkpoint", exc))
+            return False
         return True
 
     def _set_job_properties(self, t: int, op_id: int) -> None:

@@ -73,7 +73,14 @@ def _visible(name: str) -> bool:
 
 class FileInputDStream(InputDStream):
     """New files of ``directory`` as lines (``kind="text"``) or fixed-length
-    records (``kind="binary"``); see the module docstring."""
+    records (``kind="binary"``); see the module docstring.
+
+    Metadata checkpoints keep the files selected per remembered batch, so a
+    batch re-run after a crash reads the same files, and files that arrived
+    while the driver was down go to the first batches generated for the
+    downtime (as in Spark)."""
+
+    _transient = ("_files_lock",)
 
     def __init__(self, ssc: "StreamingContext", directory: str, kind: str = "text",
                  recordLength: int | None = None, newFilesOnly: bool = True) -> None:
@@ -148,9 +155,11 @@ class FileInputDStream(InputDStream):
     # -- batches ------------------------------------------------------------
     def _compute(self, t: int) -> RDD | None:
         with self._files_lock:
-            files = self._find_new_files(t)
-            self._selected[t] = files
-            self._recent.update(files)
+            files = self._selected.get(t)
+            if files is None:  # else a batch re-run after recovery: the same files again
+                files = self._find_new_files(t)
+                self._selected[t] = files
+                self._recent.update(files)
         sizes = {}
         for f in files:
             sizes[f] = os.path.getsize(f)
@@ -190,6 +199,9 @@ class FileInputDStream(InputDStream):
                                  f"partial ({size % length} bytes)")
             splits.extend((f, s, min(size, s + step)) for s in range(0, size, step))
         return FixedRecordRDD(self._sc, splits, length), sum(sizes[f] // length for f in files)
+
+    def _after_restore(self) -> None:
+        self._files_lock = threading.Lock()
 
     def _clear_metadata(self, t: int) -> None:
         super()._clear_metadata(t)

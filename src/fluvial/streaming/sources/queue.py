@@ -16,7 +16,13 @@ class QueueInputDStream(InputDStream):
     """Each batch takes the next RDD of the queue (``oneAtATime``) or the union
     of all queued RDDs; with the queue empty, the ``default`` RDD or an empty
     RDD of one partition (as Spark). RDDs appended to ``queue`` (a ``collections.deque``) after creation are
-    picked up too."""
+    picked up too.
+
+    A queue lives in the driver's memory only, so a context with a queue
+    stream cannot be recovered from a checkpoint (as in Spark); its metadata
+    checkpoints leave the queue out and recovery refuses them."""
+
+    _transient = ("queue", "default", "_qlock")
 
     def __init__(self, ssc: "StreamingContext", rdds: list[RDD], one_at_a_time: bool,
                  default: RDD | None) -> None:
@@ -25,6 +31,12 @@ class QueueInputDStream(InputDStream):
         self.one_at_a_time = one_at_a_time
         self.default = default
         self._qlock = threading.Lock()
+
+    def _after_restore(self) -> None:
+        raise ValueError(f"{self.name}: queueStream doesn't support checkpointing: its RDDs live only in "
+                         "the memory of the driver that crashed. Use a replayable source (files, Kafka, a "
+                         "receiver with the write-ahead log) for an application recovered with getOrCreate, "
+                         "or delete the checkpoint directory to start afresh.")
 
     def _compute(self, t: int) -> RDD | None:
         with self._qlock:
