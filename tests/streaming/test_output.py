@@ -109,3 +109,15 @@ def test_output_operations_of_a_batch_run_in_declaration_order(sc):
         return s
     run_stream(sc, [[[1], [2]]], build)
     assert order == [(i, [1]) for i in range(5)] + [(i, [2]) for i in range(5)]
+
+
+def test_save_as_text_files_rewrites_an_output_a_crash_left_incomplete(sc, tmp_path):
+    prefix = str(tmp_path / "logs")
+    torn = tmp_path / "logs-1000"
+    (torn / "_temporary").mkdir(parents=True)
+    (torn / "part-00000").write_text("half\n")
+    run_stream(sc, [[["a", "b"]]], lambda s: [s.saveAsTextFiles(prefix), s][1])
+    assert sorted(os.listdir(torn)) == ["_SUCCESS"] + [f"part-{i:05d}" for i in range(len(os.listdir(torn)) - 1)]
+    lines = sorted(line for f in os.listdir(torn) if f.startswith("part-")
+                   for line in (torn / f).read_text().splitlines())
+    assert lines == ["a", "b"]

@@ -17,6 +17,8 @@ positional parameters; ``time`` is a local ``datetime``.
 from __future__ import annotations
 
 import operator
+import os
+import shutil
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
@@ -539,13 +541,21 @@ class DStream:
     def saveAsTextFiles(self, prefix: str, suffix: str | None = None) -> None:
         """Save each batch with ``saveAsTextFile`` under ``prefix-<ms>`` or
         ``prefix-<ms>.suffix`` (``<ms>`` the batch time in epoch milliseconds).
-        A directory that already exists is left as is (as PySpark does, so a
-        re-run batch does not fail)."""
+
+        Idempotent, so a batch re-run after a crash leaves exactly one
+        complete output: an existing directory is left as is (as PySpark
+        does), unless it is an output a crash left incomplete (only
+        ``part-*`` files and ``_temporary``, no ``_SUCCESS``): that one is
+        removed and written again."""
         def save(t_ms: int, rdd: RDD) -> None:
-            try:
-                rdd.saveAsTextFile(rdd_to_filename(prefix, suffix, t_ms))
-            except FileExistsError:
-                pass
+            path = rdd_to_filename(prefix, suffix, t_ms)
+            local = path.removeprefix("file://").removeprefix("file:")
+            if os.path.isdir(local):
+                names = os.listdir(local)
+                if "_SUCCESS" in names or not all(n == "_temporary" or n.startswith("part-") for n in names):
+                    return
+                shutil.rmtree(local)
+            rdd.saveAsTextFile(path)
         ForEachDStream(self, save, "saveAsTextFiles", time_as_ms=True)
 
     def __repr__(self) -> str:
