@@ -95,11 +95,6 @@ class KafkaBroker:
         for f in self.admin.create_topics([NewTopic(name, partitions, 1)]).values():
             f.result(10)
 
-    def add_partitions(self, name: str, total: int) -> None:
-        from confluent_kafka.admin import NewPartitions
-        for f in self.admin.create_partitions([NewPartitions(name, total)]).values():
-            f.result(10)
-
     def produce(self, topic: str, records: Iterable[tuple[int, Any, Any]] | Iterable[Any],
                 partition: int | None = None, headers: list | None = None) -> None:
         """Send records — ``(partition, key, value)`` triples, or plain values
