@@ -105,5 +105,10 @@ class LocalBroker:
 
 
 def _quiet() -> Any:
+    """A logger that drops the client's messages (connection refused while the broker starts)."""
     import logging
-    return logging.getLogger("fluvial.kafka.client")
+    log = logging.getLogger("fluvial.kafka.localbroker")
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
+    return log
