@@ -11,8 +11,9 @@ Guarantees:
   call returns; every stored record lands in exactly one batch, and records
   of one receiver keep their storing order (blocks in order, one partition
   per block).
-* ``storeAll`` returns only once its records form a stored block, so a
-  reliable receiver may acknowledge its source then.
+* ``storeAll`` returns only once its records form a stored block (written to
+  the write-ahead log when it is on), so a reliable receiver may acknowledge
+  its source then.
 * ``store``/``storeAll`` may block: under ``spark.streaming.receiver.maxRate``
   or backpressure, and while the job thread is ``spark.streaming.blockQueueSize``
   blocks behind. Once the stream stops they raise
@@ -20,37 +21,80 @@ Guarantees:
   record was not stored.
 * Records are never dropped while the context runs. A graceful stop processes
   every stored record; a stop without grace discards records no batch
-  processed, and logs how many.
+  processed, and logs how many (with the write-ahead log they stay in the log,
+  and a context recovered from the checkpoint processes them).
 * ``onStart`` raising, or ``restart()``, reports the error (listener
   ``onReceiverError``), calls ``onStop`` and starts the receiver again after
   ``spark.streaming.receiverRestartDelay``; ``stop()`` stops it for good.
+
+Driver failures. Blocks get a sequence number per stream, and which blocks
+each batch took is kept in plain attributes of the :class:`ReceiverInputDStream`
+(``_batches``, ``_allocated_upto``), so it is part of every metadata
+checkpoint; a batch re-run after recovery takes exactly the same blocks.
+
+* Without the write-ahead log, block data lives in driver memory only: a
+  restarted driver has lost it. Receivers are then at-most-once across driver
+  failures; a re-run batch whose blocks are gone runs with no partitions, and
+  a WARNING names the batch and the number of records lost (as Spark).
+* With ``spark.streaming.receiver.writeAheadLog.enable=true`` (which needs
+  ``StreamingContext.checkpoint``), every block is written durably to
+  ``<checkpoint dir>/receivedData/<streamId>/`` (:mod:`fluvial.streaming.wal`)
+  before it counts as stored. After recovery, re-run batches read their blocks
+  back from the log, and blocks stored but not yet in any checkpointed batch
+  become the first blocks of the next batch, ahead of anything stored after
+  the restart. A reliable receiver (acknowledging after ``storeAll``) is then
+  at-least-once end to end, exactly-once with idempotent output. Records
+  passed to ``store`` are written when the block interval cuts them (or when a
+  batch takes them), so ``store`` alone is not reliable: a crash loses what it
+  buffered since the last cut, as in Spark. Log segments are deleted once no
+  kept checkpoint needs their blocks (``_checkpoint_done``).
+* The receiver object is pickled into metadata checkpoints: keep sockets,
+  threads, locks and queues in attributes named in its class attribute
+  ``_transient`` (they are ``None`` after recovery; create them in ``onStart``).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from typing import TYPE_CHECKING, Any, Iterable
+import uuid
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+from ...core import fsio
 from ...core.lineage import ParallelCollectionRDD
 from ...core.rdd import RDD
 from ...core.storage import StorageLevel
+from ..clock import Clock
 from ..rate import RateController, create_rate_estimator
+from ..util import batch_datetime
 from .base import InputDStream
-from .supervisor import ReceiverSettings, ReceiverStoppedError, ReceiverSupervisor
+from .blocklog import BlockLog
+from .supervisor import BlockRef, ReceiverSettings, ReceiverStoppedError, ReceiverSupervisor
 
 if TYPE_CHECKING:
     from ..context import StreamingContext
 
 log = logging.getLogger("fluvial.streaming")
 
-__all__ = ["Receiver", "ReceiverInputDStream", "ReceiverTracker", "ReceiverStoppedError"]
+__all__ = ["Receiver", "ReceiverInputDStream", "ReceiverTracker", "ReceiverStoppedError", "BlockRef"]
+
+WAL_ENABLE_KEY = "spark.streaming.receiver.writeAheadLog.enable"
+_NO_CHECKPOINT_DIR = ("Cannot enable receiver write-ahead log without checkpoint directory set. Please use "
+                      "streamingContext.checkpoint() to set the checkpoint directory.")
 
 
 class Receiver:
     """Base class of push sources. See the module docstring for the contract.
 
     Receivers run in the driver and their blocks stay in driver memory until
-    their batch completes; ``storageLevel`` is kept for API compatibility."""
+    their batch completes (and in the write-ahead log, when it is on);
+    ``storageLevel`` is kept for API compatibility.
+
+    ``_transient``: names of attributes left out when the receiver is pickled
+    into a metadata checkpoint (sockets, threads, locks); they are ``None``
+    after recovery."""
+
+    _transient: tuple[str, ...] = ()
 
     def __init__(self, storageLevel: StorageLevel = StorageLevel.MEMORY_AND_DISK_2) -> None:  # type: ignore[attr-defined]
         self.storageLevel = storageLevel
@@ -78,7 +122,9 @@ class Receiver:
         self._sup().blocks.add(dataItem)
 
     def storeAll(self, items: Iterable[Any]) -> None:
-        """Store records as one block; returns once the block is stored."""
+        """Store records as one block; returns once the block is stored (and,
+        with the write-ahead log, durably written), so the source may be
+        acknowledged then."""
         block = list(items)
         if block:
             self._sup().blocks.add_block(block)
@@ -107,9 +153,39 @@ class Receiver:
             raise RuntimeError(f"{type(self).__name__} is not attached to a running StreamingContext")
         return self._supervisor
 
+    # -- checkpointing ------------------------------------------------------
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_supervisor"] = None
+        state["_stream"] = None     # its stream pickles itself and re-attaches on restore
+        for cls in type(self).__mro__:
+            for name in cls.__dict__.get("_transient", ()):
+                state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for cls in type(self).__mro__:
+            for name in cls.__dict__.get("_transient", ()):
+                self.__dict__.setdefault(name, None)
+        self._after_restore()
+
+    def _after_restore(self) -> None:
+        """Hook: the receiver was unpickled from a checkpoint (``_transient`` attributes are None)."""
+
 
 class ReceiverInputDStream(InputDStream):
-    """The stream of the blocks one receiver stored: one partition per block."""
+    """The stream of the blocks one receiver stored: one partition per block.
+
+    Checkpointed state (plain attributes): ``_batches`` maps each remembered
+    or pending batch time to the :class:`BlockRef` s it took, in order;
+    ``_allocated_upto`` is the highest block sequence number any batch took;
+    ``_last_alloc_ms`` the latest batch time allocated; ``_wal_marks`` maps
+    batch times not yet known safe to the log time of their first logged
+    block (for cleaning); ``_run_id`` tells this stream's log records from
+    those of other runs in the same directory."""
+
+    _transient = ("_alloc_lock", "_data", "_wal", "_recovered", "_supervisor", "_resume_seq", "_restored")
 
     def __init__(self, ssc: "StreamingContext", receiver: Receiver) -> None:
         if not isinstance(receiver, Receiver):
@@ -123,50 +199,237 @@ class ReceiverInputDStream(InputDStream):
         receiver._stream_id = self.id
         receiver._stream = self
         receiver._supervisor = None
+        self._batches: dict[int, list[BlockRef]] = {}
+        self._allocated_upto = -1
+        self._last_alloc_ms: int | None = None
+        self._completed_ms: int | None = None
+        self._wal_marks: dict[int, int] = {}
+        self._run_id = uuid.uuid4().hex
+        self._init_runtime()
+        self._restored = False
+
+    def _init_runtime(self) -> None:
+        self._alloc_lock = threading.RLock()
+        self._data: dict[int, list[list]] = {}       # batch time -> records of its blocks, while in memory
+        self._wal: BlockLog | None = None
+        self._recovered: list[tuple[BlockRef, list]] = []   # logged blocks no batch took, until a supervisor does
+        self._supervisor: ReceiverSupervisor | None = None
+        self._resume_seq = self._allocated_upto + 1
 
     def getReceiver(self) -> Receiver:
         return self.receiver
 
+    # -- write-ahead log ----------------------------------------------------
+    @property
+    def log_directory(self) -> str | None:
+        """``<checkpoint dir>/receivedData/<streamId>``; None without a checkpoint directory."""
+        cp = self._ssc._checkpoint_dir
+        return None if cp is None else fsio.join(str(cp), "receivedData", str(self.id))
+
+    def _open_log(self) -> None:
+        """Open the write-ahead log if it is enabled (once). Raises without a
+        checkpoint directory. A restored stream then reads the log back."""
+        with self._alloc_lock:
+            if self._wal is not None:
+                return
+            settings = ReceiverSettings.from_conf(self._sc._conf)
+            if not settings.write_ahead_log:
+                return
+            directory = self.log_directory
+            if directory is None:
+                raise ValueError(_NO_CHECKPOINT_DIR)
+            self._wal = BlockLog(directory, settings.wal_rolling_ms, self._run_id)
+            if self._restored:
+                self._recover_from_log()
+
+    def _recover_from_log(self) -> None:
+        """Blocks of this run in the log that no checkpointed batch took become
+        the first blocks of the next batch; sequence numbers go on after the
+        highest one logged."""
+        assert self._wal is not None
+        self._recovered, top = self._wal.scan(after_seq=self._allocated_upto)
+        self._resume_seq = max(top, self._allocated_upto) + 1
+        if self._recovered:
+            log.info("%s: %d records in %d blocks recovered from the write-ahead log %s; they go to the next "
+                     "batch", self.name, sum(r.records for r, _ in self._recovered), len(self._recovered),
+                     self._wal.directory)
+
+    def _persist(self, seq: int, records: list) -> BlockRef:
+        """Write one block to the log (durably) and return its ref."""
+        assert self._wal is not None
+        return self._wal.write(seq, records, self._ssc._clock.time_ms())
+
+    def _read_back(self, t: int, refs: list[BlockRef]) -> list[list]:
+        """Records of batch ``t``'s blocks, from the log (after a restart)."""
+        self._open_log()
+        out: list[list] = []
+        lost_blocks = lost_records = 0
+        for ref in refs:
+            if ref.handle is None or self._wal is None:
+                lost_blocks += 1
+                lost_records += ref.records
+            else:
+                out.append(self._wal.read(ref))
+        if lost_blocks:
+            reason = ("the receiver write-ahead log is off" if self._wal is None
+                      else "they were stored before the write-ahead log was enabled")
+            log.warning("Batch %d ms (%s) of %s: %d records in %d blocks received before the driver restarted "
+                        "are lost (%s; set %s=true with a checkpoint directory for at-least-once receivers)",
+                        t, batch_datetime(t), self.name, lost_records, lost_blocks, reason, WAL_ENABLE_KEY)
+        return out
+
+    # -- blocks to batches --------------------------------------------------
+    def _new_supervisor(self, post: Callable[[Any], None], settings: ReceiverSettings,
+                        clock: Clock) -> ReceiverSupervisor:
+        """The supervisor running this stream's receiver; blocks recovered from
+        the log are its first blocks."""
+        with self._alloc_lock:
+            recovered, self._recovered = self._recovered, []
+            first = max(self._resume_seq, self._allocated_upto + 1)
+            persist = self._persist if self._wal is not None else None
+            self._supervisor = ReceiverSupervisor(self.receiver, post, settings, clock, first, persist, recovered)
+            return self._supervisor
+
+    def _allocate(self, t: int) -> list[BlockRef]:
+        """Give batch ``t`` every block stored so far (once: a batch time
+        already allocated keeps its blocks, e.g. when re-run after recovery)."""
+        with self._alloc_lock:
+            if t in self._batches:
+                return self._batches[t]
+            if self._last_alloc_ms is not None and t <= self._last_alloc_ms:
+                return []  # older than the newest allocation and forgotten: nothing is left for it
+            blocks, self._recovered = self._recovered, []
+            if self._supervisor is not None:
+                blocks += self._supervisor.blocks.take_blocks(t)
+            refs = [ref for ref, _ in blocks]
+            self._batches[t] = refs
+            self._data[t] = [records for _, records in blocks]
+            self._last_alloc_ms = t
+            if refs:
+                self._allocated_upto = refs[-1].seq
+                logged = [r.handle.time_ms for r in refs if r.handle is not None]
+                if logged:
+                    self._wal_marks[t] = min(logged)
+            return refs
+
     def _compute(self, t: int) -> RDD | None:
-        blocks = self._ssc._receiver_tracker.blocks_for(t, self.id)
-        self._report(t, sum(len(b) for b in blocks))
-        return ParallelCollectionRDD(self._sc, blocks)
+        with self._alloc_lock:
+            refs = self._allocate(t)
+            data = self._data.get(t)
+        if data is None:
+            data = self._read_back(t, refs)
+        self._report(t, sum(len(b) for b in data))
+        return ParallelCollectionRDD(self._sc, data)
+
+    def _batch_completed(self, t: int) -> None:
+        """Batch ``t`` is done: drop block data held for batches up to ``t``
+        and forget allocations older than the remember duration."""
+        with self._alloc_lock:
+            self._completed_ms = t if self._completed_ms is None else max(self._completed_ms, t)
+            for k in [k for k in self._data if k <= t]:
+                del self._data[k]
+            limit = t - (self._remember_ms or self._slide_ms)
+            for k in [k for k in self._batches if k <= limit]:
+                del self._batches[k]
+
+    def _has_unallocated(self) -> bool:
+        with self._alloc_lock:
+            if self._recovered:
+                return True
+            sup = self._supervisor
+        return sup is not None and sup.blocks.pending_records() > 0
+
+    def _unprocessed_records(self) -> int:
+        """Records stored but in no completed batch."""
+        with self._alloc_lock:
+            sup = self._supervisor
+            pending = sum(len(r) for _, r in self._recovered)
+            done = self._completed_ms
+            allocated = sum(ref.records for k, refs in self._batches.items()
+                            if done is None or k > done for ref in refs)
+        if sup is not None:
+            pending += sup.blocks.pending_records()
+        return pending + allocated
+
+    # -- checkpoint hooks ---------------------------------------------------
+    def _after_restore(self) -> None:
+        """Unpickled from a metadata checkpoint and re-attached: rebuild the
+        runtime parts and, with the write-ahead log, read back the blocks no
+        checkpointed batch took (they go to the next batch)."""
+        self._init_runtime()
+        self._restored = True
+        self.receiver._stream = self
+        self.receiver._stream_id = self.id
+        if self._ssc._checkpoint_dir is not None:
+            self._open_log()
+
+    def _checkpoint_done(self, safe_ms: int) -> None:
+        """No kept checkpoint needs blocks of batches ``<= safe_ms``: delete
+        the log segments holding only such blocks. Blocks of later batches,
+        blocks no batch took yet and blocks being written are kept."""
+        with self._alloc_lock:
+            for k in [k for k in self._wal_marks if k <= safe_ms]:
+                del self._wal_marks[k]
+            wal, sup = self._wal, self._supervisor
+            if wal is None:
+                return
+            with sup.blocks.writes_paused if sup is not None else contextlib.nullcontext():
+                needed = list(self._wal_marks.values())
+                pending = sup.blocks.pending_refs() if sup is not None else [r for r, _ in self._recovered]
+                needed += [r.handle.time_ms for r in pending if r.handle is not None]
+                if wal.last_time_ms is not None:
+                    needed.append(wal.last_time_ms)   # every later record is stamped this or later
+        if needed:
+            wal.clean(min(needed))
 
     def stop(self) -> None:
-        lost = self._ssc._receiver_tracker.unprocessed_records(self.id)
-        if lost:
+        lost = self._unprocessed_records()
+        if lost and self._wal is not None:
+            log.warning("%s: %d records stored by %s were not processed before the context stopped; they are "
+                        "kept in the write-ahead log %s and processed by a context recovered from the "
+                        "checkpoint", self.name, lost, type(self.receiver).__name__, self._wal.directory)
+        elif lost:
             log.warning("%s: %d records stored by %s were not processed before the context stopped "
                         "(stop with stopGraceFully=True to process them)", self.name, lost,
                         type(self.receiver).__name__)
+        if self._wal is not None:
+            self._wal.close()
 
 
 class ReceiverTracker:
-    """Owns the supervisors and the blocks allocated to batches until those complete.
+    """Starts one supervisor per receiver stream and hands blocks to batches.
 
-    ``allocate(t)`` takes every block each receiver stored so far for batch
-    ``t``; the batch's RDD reads exactly those. ``cleanup(t)`` (batch ``t``
-    done) frees them and lets blocked producers continue. With
-    ``spark.streaming.backpressure.enabled`` a :class:`RateController` per
-    receiver updates its rate limit after every completed batch."""
+    ``allocate(t)`` gives batch ``t`` every block each receiver stored so far
+    (recorded in the streams, see :class:`ReceiverInputDStream`); the batch's
+    RDD reads exactly those. ``cleanup(t)`` (batch ``t`` done) frees them and
+    lets blocked producers continue. With ``spark.streaming.backpressure.enabled``
+    a :class:`RateController` per receiver updates its rate limit after every
+    completed batch."""
 
     def __init__(self, ssc: "StreamingContext") -> None:
         self.ssc = ssc
         self.supervisors: dict[int, ReceiverSupervisor] = {}
         self.rate_controllers: dict[int, RateController] = {}
-        self._allocated: dict[int, dict[int, list[list]]] = {}
-        self._lock = threading.Lock()
+
+    @property
+    def streams(self) -> list[ReceiverInputDStream]:
+        return [s for s in self.ssc._graph.input_streams if isinstance(s, ReceiverInputDStream)]
 
     def post(self, event: Any) -> None:
         self.ssc._bus.post(event)
 
     def start(self) -> None:
-        streams = [s for s in self.ssc._graph.input_streams if isinstance(s, ReceiverInputDStream)]
+        """Open the write-ahead logs (raises when enabled without checkpoint
+        directory) and start the receivers."""
+        streams = self.streams
         if not streams:
             return
         conf = self.ssc._sc._conf
         settings = ReceiverSettings.from_conf(conf)
         for stream in streams:
-            sup = ReceiverSupervisor(stream.receiver, self.post, settings, self.ssc._clock)
+            stream._open_log()
+        for stream in streams:
+            sup = stream._new_supervisor(self.post, settings, self.ssc._clock)
             self.supervisors[stream.id] = sup
             if settings.backpressure:
                 self.rate_controllers[stream.id] = RateController(
@@ -184,30 +447,20 @@ class ReceiverTracker:
                 log.exception("rate estimation for stream %d failed", controller.stream_id)
 
     def allocate(self, t: int) -> None:
-        batch = {sid: sup.blocks.take(t) for sid, sup in self.supervisors.items()}
-        with self._lock:
-            self._allocated[t] = batch
-
-    def blocks_for(self, t: int, stream_id: int) -> list[list]:
-        with self._lock:
-            return self._allocated.get(t, {}).get(stream_id, [])
+        for stream in self.streams:
+            stream._allocate(t)
 
     def has_unallocated(self) -> bool:
-        return any(sup.blocks.pending_records() for sup in self.supervisors.values())
+        return any(stream._has_unallocated() for stream in self.streams)
 
     def unprocessed_records(self, stream_id: int) -> int:
         """Records of ``stream_id`` stored but in no completed batch."""
-        sup = self.supervisors.get(stream_id)
-        pending = sup.blocks.pending_records() if sup is not None else 0
-        with self._lock:
-            allocated = sum(len(b) for batch in self._allocated.values() for b in batch.get(stream_id, []))
-        return pending + allocated
+        return sum(s._unprocessed_records() for s in self.streams if s.id == stream_id)
 
     def cleanup(self, t: int) -> None:
-        """Batch ``t`` completed: forget allocations of batches at or before ``t``."""
-        with self._lock:
-            for old in [k for k in self._allocated if k <= t]:
-                del self._allocated[old]
+        """Batch ``t`` completed: free its blocks and let blocked producers go on."""
+        for stream in self.streams:
+            stream._batch_completed(t)
         for sup in self.supervisors.values():
             sup.blocks.completed(t)
 

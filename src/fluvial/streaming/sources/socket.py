@@ -170,6 +170,8 @@ def _connect(sock: socket.socket, addr: tuple, cancelled: Callable[[], bool]) ->
 class SocketReceiver(Receiver):
     """Receives ``\\n``-separated UTF-8 lines from ``hostname:port`` (see module docstring)."""
 
+    _transient = ("_lock", "_conn")
+
     def __init__(self, hostname: str, port: int,
                  storageLevel: StorageLevel = StorageLevel.MEMORY_AND_DISK_2) -> None:  # type: ignore[attr-defined]
         if not isinstance(hostname, str) or not hostname:
@@ -181,6 +183,9 @@ class SocketReceiver(Receiver):
         self.port = port
         self._lock = threading.Lock()
         self._conn: _Connection | None = None
+
+    def _after_restore(self) -> None:
+        self._lock = threading.Lock()
 
     @property
     def address(self) -> str:

@@ -4,7 +4,11 @@
 the current buffer, a timer cuts the buffer into a block every
 ``spark.streaming.blockInterval`` (wall time; blocks only decide partitions),
 and the tracker takes all cut blocks for a batch at the batch's time. Blocks
-keep their order, and each block goes to exactly one batch.
+keep their order, and each block goes to exactly one batch. Each block gets
+the next sequence number of its stream (:class:`BlockRef`); with a receiver
+write-ahead log, a block is written to the log (``persist``) before it joins
+the blocks a batch can take, in sequence order, so the log holds the blocks
+in the order batches take them.
 
 Memory is bounded like Spark's block queue: once ``spark.streaming.blockQueueSize``
 blocks of this receiver wait in batches queued *behind* the batch being
@@ -34,13 +38,14 @@ from ..clock import Clock, SystemClock
 from ..listener import (ReceiverInfo, StreamingListenerReceiverError, StreamingListenerReceiverStarted,
                         StreamingListenerReceiverStopped)
 from ..rate import RateLimiter
+from ..wal import WALHandle
 
 if TYPE_CHECKING:
     from .receiver import Receiver
 
 log = logging.getLogger("fluvial.streaming")
 
-__all__ = ["ReceiverSettings", "BlockGenerator", "ReceiverSupervisor", "ReceiverStoppedError"]
+__all__ = ["ReceiverSettings", "BlockRef", "BlockGenerator", "ReceiverSupervisor", "ReceiverStoppedError"]
 
 
 class ReceiverStoppedError(RuntimeError):
@@ -66,6 +71,8 @@ class ReceiverSettings:
     max_rate: float | None          # records/s per receiver; None = unlimited
     backpressure: bool
     initial_rate: float | None      # first limit under backpressure (capped by max_rate)
+    write_ahead_log: bool = False   # spark.streaming.receiver.writeAheadLog.enable
+    wal_rolling_ms: int = 60_000    # spark.streaming.receiver.writeAheadLog.rollingIntervalSecs
 
     @classmethod
     def from_conf(cls, conf: Any) -> "ReceiverSettings":
@@ -88,29 +95,61 @@ class ReceiverSettings:
                                  f"records per second, got {conf.get('spark.streaming.backpressure.initialRate')!r}")
         if initial is not None and max_rate is not None:
             initial = min(initial, max_rate)
-        return cls(block_ms, restart_ms, queue, max_rate, backpressure, initial)
+        wal = conf.getBoolean("spark.streaming.receiver.writeAheadLog.enable", False)
+        rolling = conf.getInt("spark.streaming.receiver.writeAheadLog.rollingIntervalSecs", 60)
+        if rolling < 1:
+            raise ValueError("spark.streaming.receiver.writeAheadLog.rollingIntervalSecs must be at least 1 "
+                             f"second, got {rolling}")
+        return cls(block_ms, restart_ms, queue, max_rate, backpressure, initial, wal, rolling * 1000)
 
     @property
     def first_rate(self) -> float | None:
         return self.initial_rate if self.initial_rate is not None else self.max_rate
 
 
+@dataclass(frozen=True, slots=True)
+class BlockRef:
+    """One stored block: its sequence number in its stream (increasing in
+    storing order, and across restarts from a checkpoint), its number of
+    records, and where the receiver write-ahead log holds it (None without the
+    log). Plain data: batch allocations of these go into metadata checkpoints."""
+
+    seq: int
+    records: int
+    handle: WALHandle | None = None
+
+
+Persist = Callable[[int, list], BlockRef]
+"""Writes block ``records`` with sequence number ``seq`` durably; returns its ref."""
+
+
 class BlockGenerator:
     """Buffers one receiver's records and cuts them into blocks (see module docstring).
 
     Thread-safe. ``add``/``add_block`` may block (rate limit, full queue) and
-    raise :class:`ReceiverStoppedError` once :meth:`stop` was called."""
+    raise :class:`ReceiverStoppedError` once :meth:`stop` was called.
 
-    def __init__(self, stream_id: int, interval_ms: int, queue_size: int, limiter: RateLimiter) -> None:
+    ``persist`` (the write-ahead log) is called for every new block, one at a
+    time in sequence order, before the block can be taken; if it raises, the
+    block is not stored (``add_block`` raises; records cut by the timer stay
+    buffered and are retried by the next cut or ``take``, which then raises).
+    ``recovered``: blocks (ref, records) from an earlier run, taken first."""
+
+    def __init__(self, stream_id: int, interval_ms: int, queue_size: int, limiter: RateLimiter,
+                 first_seq: int = 0, persist: Persist | None = None,
+                 recovered: list[tuple[BlockRef, list]] | None = None) -> None:
         self.stream_id = stream_id
         self.interval_ms = interval_ms
         self.queue_size = queue_size
         self.limiter = limiter
         self._cond = threading.Condition()
+        self._write_lock = threading.Lock()   # taken before _cond; serialises seq + persist + append
+        self._persist = persist
+        self._next_seq = first_seq
         self._active = False
         self._stopped = threading.Event()
         self._buffer: list = []
-        self._blocks: list[list] = []
+        self._blocks: list[tuple[BlockRef, list]] = list(recovered or [])
         self._in_flight: collections.deque[tuple[int, int]] = collections.deque()  # (batch time, blocks)
         self._waiting = 0
         self._timer: threading.Thread | None = None
@@ -128,8 +167,12 @@ class BlockGenerator:
         with self._cond:
             self._active = False
             self._stopped.set()
-            self._cut_locked()
             self._cond.notify_all()
+        try:
+            self.cut()
+        except Exception:  # noqa: BLE001 - the records stay buffered and are counted as unprocessed
+            log.exception("receiver of stream %d: could not store its last %d records", self.stream_id,
+                          len(self._buffer))
         if self._timer is not None and self._timer is not threading.current_thread():
             self._timer.join()
 
@@ -142,13 +185,16 @@ class BlockGenerator:
             self._buffer.append(item)
 
     def add_block(self, items: list) -> None:
-        """Store ``items`` as one block (after the records buffered so far)."""
+        """Store ``items`` as one block (after the records buffered so far);
+        returns once it is stored (written to the log, when there is one)."""
         self._check_active()
         self.limiter.acquire(len(items))
         with self._cond:
             self._wait_for_space()
-            self._cut_locked()
-            self._blocks.append(items)
+        with self._write_lock:
+            self._check_active()
+            self._cut_and_store()
+            self._store(items)
 
     def _check_active(self) -> None:
         if not self._active:
@@ -179,24 +225,45 @@ class BlockGenerator:
         with self._cond:
             return self._cond.wait_for(lambda: self._waiting > 0, timeout)
 
-    # -- consumers ----------------------------------------------------------
-    def _cut_locked(self) -> None:
-        if self._buffer:
-            self._blocks.append(self._buffer)
-            self._buffer = []
-
-    def cut(self) -> None:
+    # -- storing (holding _write_lock) ---------------------------------------
+    def _store(self, records: list) -> None:
+        seq = self._next_seq
+        ref = self._persist(seq, records) if self._persist is not None else BlockRef(seq, len(records))
+        self._next_seq = seq + 1
         with self._cond:
-            self._cut_locked()
+            self._blocks.append((ref, records))
+
+    def _cut_and_store(self) -> None:
+        with self._cond:
+            buffered, self._buffer = self._buffer, []
+        if not buffered:
+            return
+        try:
+            self._store(buffered)
+        except BaseException:
+            with self._cond:
+                self._buffer[:0] = buffered
+            raise
+
+    # -- consumers ----------------------------------------------------------
+    def cut(self) -> None:
+        """Make the buffered records a block."""
+        with self._write_lock:
+            self._cut_and_store()
 
     def take(self, t: int) -> list[list]:
         """Every record stored so far, as blocks in storing order, for batch ``t``."""
-        with self._cond:
-            self._cut_locked()
-            blocks, self._blocks = self._blocks, []
-            if blocks:
-                self._in_flight.append((t, len(blocks)))
-            return blocks
+        return [records for _, records in self.take_blocks(t)]
+
+    def take_blocks(self, t: int) -> list[tuple[BlockRef, list]]:
+        """:meth:`take`, each block with its ref."""
+        with self._write_lock:
+            self._cut_and_store()
+            with self._cond:
+                blocks, self._blocks = self._blocks, []
+                if blocks:
+                    self._in_flight.append((t, len(blocks)))
+                return blocks
 
     def completed(self, t: int) -> None:
         """Batches up to ``t`` are done: their blocks no longer count against the queue."""
@@ -208,11 +275,25 @@ class BlockGenerator:
     def pending_records(self) -> int:
         """Records stored but not yet taken by a batch."""
         with self._cond:
-            return len(self._buffer) + sum(len(b) for b in self._blocks)
+            return len(self._buffer) + sum(len(b) for _, b in self._blocks)
+
+    @property
+    def writes_paused(self) -> threading.Lock:
+        """Hold this lock to keep blocks from being written meanwhile."""
+        return self._write_lock
+
+    def pending_refs(self) -> list[BlockRef]:
+        """Refs of the stored blocks no batch has taken yet, oldest first."""
+        with self._cond:
+            return [ref for ref, _ in self._blocks]
 
     def _cut_periodically(self) -> None:
         while not self._stopped.wait(self.interval_ms / 1000.0):
-            self.cut()
+            try:
+                self.cut()
+            except Exception:  # noqa: BLE001 - records stay buffered; the batch's take retries and fails
+                log.exception("receiver of stream %d: storing a block failed; retrying at the next cut",
+                              self.stream_id)
 
 
 def _limiter(rate: float | None, clock: Clock, stopped: threading.Event) -> RateLimiter:
@@ -237,7 +318,8 @@ class ReceiverSupervisor:
     :meth:`stop` returns no receiver callback starts again."""
 
     def __init__(self, receiver: "Receiver", post: Callable[[Any], None], settings: ReceiverSettings,
-                 clock: Clock) -> None:
+                 clock: Clock, first_seq: int = 0, persist: Persist | None = None,
+                 recovered: list[tuple[BlockRef, list]] | None = None) -> None:
         self.receiver = receiver
         self.stream_id = receiver.streamId
         self.settings = settings
@@ -245,7 +327,8 @@ class ReceiverSupervisor:
         self._clock = clock
         self._terminated = threading.Event()
         self.limiter = _limiter(settings.first_rate, clock, self._terminated)
-        self.blocks = BlockGenerator(self.stream_id, settings.block_interval_ms, settings.queue_size, self.limiter)
+        self.blocks = BlockGenerator(self.stream_id, settings.block_interval_ms, settings.queue_size, self.limiter,
+                                     first_seq, persist, recovered)
         self.receiver_state = "initialized"
         self._lifecycle = threading.RLock()
         self._restart_lock = threading.Lock()

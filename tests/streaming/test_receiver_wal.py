@@ -1,0 +1,272 @@
+"""Receivers with the write-ahead log, on real files and a ManualClock, on both
+executors: ``storeAll`` returns once its block is on disk, blocks are
+numbered in storing order, batch allocations survive a pickle round trip
+(as in a metadata checkpoint) and re-read the same blocks from the log,
+blocks no checkpointed batch took go to the next batch, and
+``_checkpoint_done`` deletes exactly the segments no batch still needs.
+
+The receiver here stores what the test thread hands it: ``storeAll`` may be
+called from any thread, so the test sees the moment it returns."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+
+import cloudpickle
+import pytest
+
+from fluvial.streaming import StreamingContext
+from fluvial.streaming.sources.blocklog import BlockLog
+from fluvial.streaming.sources.receiver import WAL_ENABLE_KEY, Receiver, ReceiverInputDStream
+from fluvial.streaming.sources.socket import SocketReceiver
+from fluvial.streaming.sources.supervisor import ReceiverSettings
+from fluvial.streaming.util import time_to_ms
+from fluvial.testing import ManualClock
+
+from support import EXECUTORS, make_context
+
+
+@pytest.fixture(scope="module", params=EXECUTORS)
+def sc(request: pytest.FixtureRequest):
+    context = make_context(request.param, **{
+        "spark.streaming.blockInterval": "1h",          # blocks are cut by storeAll and by batches only
+        "spark.streaming.receiver.writeAheadLog.rollingIntervalSecs": "1",
+        "spark.fluvial.checkpoint.keep": "1000",       # metadata checkpoints never clean logs behind the test
+    })
+    yield context
+    context.stop()
+
+
+@pytest.fixture
+def wal_on(sc):
+    sc._conf.set(WAL_ENABLE_KEY, "true")
+    yield
+    sc._conf.set(WAL_ENABLE_KEY, "false")
+
+
+class Handed(Receiver):
+    """Stores nothing by itself: the test calls store/storeAll."""
+
+    def onStart(self) -> None:
+        pass
+
+
+def collect(stream) -> list:
+    """(batch time, blocks of the batch's RDD) per batch."""
+    out: list = []
+    stream.foreachRDD(lambda t, rdd: out.append((time_to_ms(t), rdd.glom().collect())))
+    return out
+
+
+def logged(stream: ReceiverInputDStream) -> list[tuple[int, list]]:
+    """(sequence number, records) of every block in the stream's log, read afresh from its files."""
+    blocks, _ = BlockLog(stream.log_directory, 1000, stream._run_id).scan()
+    return [(ref.seq, records) for ref, records in blocks]
+
+
+def checkpoint_copy(stream: ReceiverInputDStream) -> bytes:
+    """The stream as a metadata checkpoint keeps it: every attribute but the runtime ones."""
+    drop = {"_ssc", "_sc", "_lock", "_generated"}
+    drop |= {n for cls in type(stream).__mro__ for n in cls.__dict__.get("_transient", ())}
+    return cloudpickle.dumps((type(stream), {k: v for k, v in stream.__dict__.items() if k not in drop}))
+
+
+def restore(blob: bytes, ssc: StreamingContext) -> ReceiverInputDStream:
+    """What recovery does with a checkpointed stream: unpickle, re-attach, ``_after_restore``."""
+    cls, state = cloudpickle.loads(blob)
+    stream = object.__new__(cls)
+    stream.__dict__.update(state)
+    stream._generated, stream._lock = {}, threading.RLock()
+    stream._ssc, stream._sc = ssc, ssc._sc
+    stream._after_restore()
+    return stream
+
+
+def new_context(sc, cp=None, start_ms=0):
+    clock = ManualClock(start_ms)
+    ssc = StreamingContext(sc, 1, clock=clock)
+    if cp is not None:
+        ssc.checkpoint(str(cp))
+    return ssc, clock
+
+
+def test_store_all_returns_once_its_block_is_in_the_log(sc, wal_on, tmp_path):
+    ssc, clock = new_context(sc, tmp_path)
+    rx = Handed()
+    stream = ssc.receiverStream(rx)
+    out = collect(stream)
+    assert stream.log_directory == str(tmp_path / "receivedData" / str(stream.id))
+    ssc.start()
+    try:
+        rx.storeAll(["a", "b"])
+        assert logged(stream) == [(0, ["a", "b"])]
+        rx.store("c")
+        rx.store("d")
+        assert len(logged(stream)) == 1                # store() alone only buffers
+        rx.storeAll(["e"])                               # the buffer becomes a block first
+        assert logged(stream) == [(0, ["a", "b"]), (1, ["c", "d"]), (2, ["e"])]
+        rx.store("f")
+        clock.advance(1)                                 # the batch writes the buffered record, then takes all
+        assert logged(stream)[-1] == (3, ["f"])
+        assert out == [(1000, [["a", "b"], ["c", "d"], ["e"], ["f"]])]
+        refs = stream._batches[1000]
+        assert [r.seq for r in refs] == [0, 1, 2, 3] and [r.records for r in refs] == [2, 2, 1, 1]
+        assert all(r.handle is not None for r in refs) and stream._allocated_upto == 3
+        rx.storeAll(["g"])
+        clock.advance(1)
+        assert out[-1] == (2000, [["g"]]) and [r.seq for r in stream._batches[2000]] == [4]
+    finally:
+        ssc.stop(stopSparkContext=False)
+
+
+def test_write_ahead_log_without_checkpoint_directory_fails_to_start(sc, wal_on):
+    ssc, _ = new_context(sc)
+    collect(ssc.receiverStream(Handed()))
+    with pytest.raises(ValueError, match=r"^Cannot enable receiver write-ahead log without checkpoint "
+                                         r"directory set\. Please use streamingContext\.checkpoint\(\)"):
+        ssc.start()
+    assert ssc.getState() == "STOPPED"
+
+
+def test_restored_stream_rereads_pending_blocks_and_puts_unallocated_ones_first(sc, wal_on, tmp_path, caplog):
+    ssc1, clock1 = new_context(sc, tmp_path)
+    rx = Handed()
+    stream = ssc1.receiverStream(rx)
+    collect(stream)
+    ssc1.start()
+    try:
+        rx.storeAll(["a", "b"])
+        rx.storeAll(["c"])
+        clock1.advance(1)
+        snapshot = checkpoint_copy(stream)               # checkpoint of batch 1000, which is pending in it
+        rx.storeAll(["d"])
+        clock1.advance(1)                                # batch 2000 took block 2: in no checkpoint
+        rx.storeAll(["e"])
+        rx.store("f")
+    finally:
+        with caplog.at_level(logging.WARNING, logger="fluvial.streaming"):
+            ssc1.stop(stopSparkContext=False)            # no grace: e and f are in no batch
+    assert "2 records stored by Handed were not processed" in caplog.text
+    assert "kept in the write-ahead log" in caplog.text
+
+    ssc2, clock2 = new_context(sc, tmp_path, start_ms=1000)
+    restored = restore(snapshot, ssc2)
+    assert restored is not stream and restored._batches.keys() == {1000}
+    # the pending batch re-runs with the same blocks, read back from the log
+    assert restored._compute(1000).glom().collect() == [["a", "b"], ["c"]]
+    # what the restarted receiver stores comes after the recovered blocks, numbered on
+    sup = restored._new_supervisor(lambda event: None, ReceiverSettings.from_conf(sc._conf), clock2)
+    sup.start()
+    try:
+        restored.receiver.storeAll(["g"])
+        refs = restored._allocate(2000)
+        assert restored._compute(2000).glom().collect() == [["d"], ["e"], ["f"], ["g"]]
+        assert [r.seq for r in refs] == [2, 3, 4, 5] and restored._allocated_upto == 5
+    finally:
+        sup.stop()
+    assert restored.receiver.streamId == stream.id and restored.receiver._stream is restored
+
+
+def test_without_the_log_a_restored_pending_batch_is_empty_and_the_loss_is_logged(sc, tmp_path, caplog):
+    ssc1, clock1 = new_context(sc, tmp_path)
+    rx = Handed()
+    stream = ssc1.receiverStream(rx)
+    collect(stream)
+    ssc1.start()
+    try:
+        rx.storeAll(["a", "b"])
+        rx.storeAll(["c"])
+        clock1.advance(1)
+        snapshot = checkpoint_copy(stream)
+    finally:
+        ssc1.stop(stopSparkContext=False)
+    assert not os.path.exists(tmp_path / "receivedData")
+    ssc2, clock2 = new_context(sc, tmp_path, start_ms=1000)
+    restored = restore(snapshot, ssc2)
+    with caplog.at_level(logging.WARNING, logger="fluvial.streaming"):
+        rdd = restored._compute(1000)
+    assert rdd.getNumPartitions() == 0 and rdd.collect() == []
+    assert "Batch 1000 ms" in caplog.text and "3 records in 2 blocks received before the driver restarted " \
+        "are lost (the receiver write-ahead log is off" in caplog.text
+    sup = restored._new_supervisor(lambda event: None, ReceiverSettings.from_conf(sc._conf), clock2)
+    sup.start()
+    try:
+        restored.receiver.storeAll(["d"])
+        assert [r.seq for r in restored._allocate(2000)] == [2]   # numbering goes on
+    finally:
+        sup.stop()
+
+
+def test_checkpoint_done_deletes_only_segments_no_batch_still_needs(sc, wal_on, tmp_path):
+    ssc, clock = new_context(sc, tmp_path)
+    rx = Handed()
+    stream = ssc.receiverStream(rx)
+    collect(stream)
+    log_dir = str(tmp_path / "receivedData" / str(stream.id))
+    ssc.start()
+    try:
+        for record in "abcd":                            # one block per second of clock, one batch each
+            rx.storeAll([record])
+            clock.advance(1)
+        rx.storeAll(["e"])                               # in no batch yet
+        assert {t: [r.seq for r in refs] for t, refs in stream._batches.items()} == {4000: [3]}
+        # blocks a@0, b@1000 in log-0-1000; c@2000, d@3000 in log-2000-3000; e@4000 in log-4000-5000
+        assert sorted(os.listdir(log_dir)) == ["log-0-1000", "log-2000-3000", "log-4000-5000"]
+
+        def after(safe_ms: int) -> list[str]:
+            stream._checkpoint_done(safe_ms)
+            return sorted(os.listdir(log_dir))
+
+        assert after(1000) == ["log-0-1000", "log-2000-3000", "log-4000-5000"]   # b (batch 2000) needed
+        assert after(2000) == ["log-2000-3000", "log-4000-5000"]
+        assert after(3000) == ["log-2000-3000", "log-4000-5000"]                 # d (batch 4000) needed
+        assert after(4000) == ["log-4000-5000"]           # e is in no batch yet: kept
+        assert after(10 ** 9) == ["log-4000-5000"]
+        clock.advance(1)
+        assert stream._batches[5000][0].seq == 4
+        assert logged(stream) == [(4, ["e"])]
+    finally:
+        ssc.stop(stopSparkContext=False)
+
+
+def test_receivers_pickle_without_their_runtime_parts():
+    rx = SocketReceiver("localhost", 9999)
+    rx._supervisor = object()
+    back = cloudpickle.loads(cloudpickle.dumps(rx))
+    assert (back.host, back.port, back._supervisor, back._stream, back._conn) == ("localhost", 9999, None, None, None)
+    assert isinstance(back._lock, type(threading.Lock()))
+
+    class Holding(Handed):
+        _transient = ("sock",)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.sock = threading.Lock()
+            self.offset = 42
+
+    held = cloudpickle.loads(cloudpickle.dumps(Holding()))
+    assert (held.sock, held.offset) == (None, 42)
+
+
+def test_an_object_store_checkpoint_directory_keeps_one_log_object_per_block(sc, wal_on):
+    import fsspec
+    root = f"memory://receiver-wal-{uuid.uuid4().hex}"
+    ssc, clock = new_context(sc, root)
+    rx = Handed()
+    stream = ssc.receiverStream(rx)
+    out = collect(stream)
+    ssc.start()
+    try:
+        rx.storeAll([1, 2])
+        rx.storeAll([3])
+        assert logged(stream) == [(0, [1, 2]), (1, [3])]
+        fs = fsspec.filesystem("memory")
+        objects = fs.find(f"{root.removeprefix('memory://')}/receivedData/{stream.id}")
+        assert [o.rsplit("/", 1)[1] for o in objects] == ["000000000000", "000000000001"]
+        clock.advance(1)
+        assert out == [(1000, [[1, 2], [3]])]
+    finally:
+        ssc.stop(stopSparkContext=False)
+        fsspec.filesystem("memory").rm(root.removeprefix("memory://"), recursive=True)
