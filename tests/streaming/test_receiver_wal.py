@@ -270,3 +270,40 @@ def test_an_object_store_checkpoint_directory_keeps_one_log_object_per_block(sc,
     finally:
         ssc.stop(stopSparkContext=False)
         fsspec.filesystem("memory").rm(root.removeprefix("memory://"), recursive=True)
+
+
+_RUNNING, _RELEASE = threading.Event(), threading.Event()
+
+
+def _hold_batch_2000(t, rdd) -> None:
+    """An output that blocks while batch 2000 runs (module level: checkpoints pickle it by reference)."""
+    if time_to_ms(t) == 2000:
+        _RUNNING.set()
+        _RELEASE.wait(30)
+
+
+def test_a_batch_still_running_keeps_its_logged_blocks_whatever_checkpoint_done_says(sc, wal_on, tmp_path):
+    _RUNNING.clear()
+    _RELEASE.clear()
+    ssc, clock = new_context(sc, tmp_path)
+    rx = Handed()
+    stream = ssc.receiverStream(rx)
+    stream.foreachRDD(_hold_batch_2000)
+    ssc.start()
+    try:
+        rx.storeAll(["a"])
+        clock.advance(1)
+        rx.storeAll(["b"])                               # stamped 1000: log-0-1000
+        clock.set_time(2000)                             # batch 2000 takes b and blocks in its output
+        assert _RUNNING.wait(30)
+        clock.set_time(2001)
+        rx.storeAll(["c"])                               # rolls to log-2001-3001
+        stream._checkpoint_done(10 ** 9)                 # batch 2000 has not completed: b must stay
+        assert sorted(os.listdir(stream.log_directory)) == ["log-0-1000", "log-2001-3001"]
+        _RELEASE.set()
+        clock.advance(0.999)                             # to 3000: batch 2000 completes, batch 3000 takes c
+        stream._checkpoint_done(10 ** 9)
+        assert sorted(os.listdir(stream.log_directory)) == ["log-2001-3001"]
+    finally:
+        _RELEASE.set()
+        ssc.stop(stopSparkContext=False)

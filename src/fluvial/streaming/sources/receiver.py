@@ -366,8 +366,12 @@ class ReceiverInputDStream(InputDStream):
     def _checkpoint_done(self, safe_ms: int) -> None:
         """No kept checkpoint needs blocks of batches ``<= safe_ms``: delete
         the log segments holding only such blocks. Blocks of later batches,
-        blocks no batch took yet and blocks being written are kept."""
+        of batches this run has not completed (whatever ``safe_ms`` says: the
+        newest checkpoint re-runs them), blocks no batch took yet and blocks
+        being written are kept."""
         with self._alloc_lock:
+            if self._completed_ms is None or self._completed_ms < safe_ms:
+                safe_ms = -1 if self._completed_ms is None else self._completed_ms
             for k in [k for k in self._wal_marks if k <= safe_ms]:
                 del self._wal_marks[k]
             wal, sup = self._wal, self._supervisor
