@@ -12,6 +12,8 @@ from core_helpers import HYPO
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fluvial.core.task import TaskRetriesExhaustedError
+
 line_text = st.text(st.sampled_from("ab é\t"), max_size=12)
 
 
@@ -113,8 +115,9 @@ def test_save_as_text_file_compressed(sc, tmp_path):
 def test_failed_save_removes_output_directory(sc, tmp_path):
     def boom(x):
         raise OSError("disk full")
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(TaskRetriesExhaustedError, match="disk full") as failed:  # an OSError is retried first
         sc.parallelize([1, 2], 2).map(boom).saveAsTextFile(str(tmp_path / "o"))
+    assert type(failed.value.__cause__) is OSError
     assert not (tmp_path / "o").exists()
 
 

@@ -8,7 +8,7 @@ import signal
 import pytest
 from core_helpers import context
 
-from fluvial.core.executor import WorkerLostError
+from fluvial.core.executor import TaskRetriesExhaustedError, WorkerLostError
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,7 @@ def test_worker_killed_mid_task_is_replaced_and_job_succeeds(sc_processes, tmp_p
 def test_task_that_always_kills_its_worker_fails_after_max_failures(sc_processes):
     def die(_):
         os.kill(os.getpid(), signal.SIGKILL)
-    with pytest.raises(WorkerLostError, match="3 time"):
+    with pytest.raises(TaskRetriesExhaustedError, match="3 time") as failed:
         sc_processes.parallelize([1], 1).foreach(die)
+    assert isinstance(failed.value.__cause__, WorkerLostError)
     assert sc_processes.parallelize(range(4), 2).count() == 4

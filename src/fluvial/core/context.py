@@ -10,6 +10,7 @@ import importlib
 import itertools
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -34,19 +35,44 @@ log = logging.getLogger("fluvial")
 __version__ = "0.1.0"
 
 
+_LOCAL_MASTER = re.compile(r"local(?:\[\s*([0-9]+|\*)\s*(?:,\s*([0-9]+)\s*)?\])?")
+
+
+def _parse_local_master(master: str) -> tuple[int, int | None]:
+    m = _LOCAL_MASTER.fullmatch(master.strip())
+    if m is None:
+        raise ValueError(f"Could not parse master URL {master!r}: fluvial runs 'local', 'local[N]', "
+                         "'local[*]', 'local[N,F]' or 'local[*,F]' (N cores, F attempts per task)")
+    cores, failures = m.groups()
+    n = 1 if cores is None else (os.cpu_count() or 1) if cores == "*" else int(cores)
+    if n < 1:
+        raise ValueError(f"master URL {master!r}: the number of cores N must be at least 1")
+    if failures is not None and int(failures) < 1:
+        raise ValueError(f"master URL {master!r}: the number of attempts per task F must be at least 1")
+    return n, None if failures is None else int(failures)
+
+
 def parse_master(master: str) -> int:
-    """Number of cores for a ``local``, ``local[N]``, ``local[*]`` or ``local[N,F]`` master."""
-    m = master.strip()
-    if m == "local":
-        return 1
-    if m.startswith("local[") and m.endswith("]"):
-        inner = m[6:-1].split(",")[0].strip()
-        if inner == "*":
-            return os.cpu_count() or 1
-        if inner.isdigit() and int(inner) > 0:
-            return int(inner)
-    raise ValueError(f"Could not parse master URL {master!r}: fluvial runs 'local', 'local[N]' "
-                     "or 'local[*]'")
+    """Number of cores for a ``local``, ``local[N]``, ``local[*]``,
+    ``local[N,F]`` or ``local[*,F]`` master. ValueError naming the URL otherwise."""
+    return _parse_local_master(master)[0]
+
+
+def task_max_failures(master: str, conf: SparkConf) -> int:
+    """Attempts allowed per task before its job fails: F of a ``local[N,F]``
+    or ``local[*,F]`` master (Spark's local mode with retries), otherwise
+    ``spark.task.maxFailures`` (default 4).
+
+    Unlike Spark, plain ``local`` and ``local[N]`` do not mean one attempt: with N > 1
+    fluvial runs tasks in worker processes that can die on their own, as
+    executors on a cluster do, so it retries as a cluster does."""
+    failures = _parse_local_master(master)[1]
+    if failures is not None:
+        return failures
+    value = conf.getInt("spark.task.maxFailures", 4)
+    if value < 1:
+        raise ValueError(f"spark.task.maxFailures must be at least 1 (attempts per task), got {value}")
+    return value
 
 
 class SparkContext:
@@ -90,6 +116,7 @@ class SparkContext:
             self.appName: str = self._conf.get("spark.app.name")  # type: ignore[assignment]
             self.sparkHome = self._conf.get("spark.home")
             self._cores = parse_master(self.master)
+            max_failures = task_max_failures(self.master, self._conf)
             self._batchSize = batchSize
             self.environment = {k[len("spark.executorEnv."):]: v for k, v in self._conf.getAll()
                                 if k.startswith("spark.executorEnv.")}
@@ -115,15 +142,14 @@ class SparkContext:
             if kind == "processes":
                 env = dict(self.environment)
                 env[ENV_VAR] = self._files.root
-                self._executor: Any = ProcessExecutor(self._cores, self._conf.getInt("spark.task.maxFailures", 4),
-                                                      env, store=self._blocks)
+                self._executor: Any = ProcessExecutor(self._cores, max_failures, env, store=self._blocks)
             elif kind == "inprocess":
-                self._executor = InProcessExecutor(self._cores)
+                self._executor = InProcessExecutor(self._cores, max_failures)
             else:
                 shutil.rmtree(self._files.root, ignore_errors=True)
                 raise ValueError(f"spark.fluvial.executor must be 'inprocess' or 'processes', got {kind!r}")
             self._executor.python_paths = [self._files.root]
-            inline = (InProcessExecutor(1) if kind == "processes" and self._driver_hash_matches_workers
+            inline = (InProcessExecutor(1, max_failures) if kind == "processes" and self._driver_hash_matches_workers
                       else None)
             self._dag = DAGScheduler(self._executor, self._blocks, self._merge_accumulators, tracker=self._jobs,
                                      inline=inline)

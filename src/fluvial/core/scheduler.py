@@ -6,6 +6,15 @@ is computed, parents first. Map output stays in the store until its
 ``ShuffledRDD`` is garbage collected, so a second action on the same lineage
 does not redo the map stage. Cached partitions and checkpointed RDDs cut the
 lineage walk: what is stored is read, not recomputed.
+
+Failures: the executor retries each task (``spark.task.maxFailures``, see
+:mod:`fluvial.core.executor`). A cached block kept by a worker process that
+died is forgotten and recomputed from lineage by the next task needing it;
+when that loss is only found while a stage runs (BlocksLostError), the stage
+is planned again and re-run, at most ``MAX_STAGE_ATTEMPTS`` times in a row.
+Shuffle map output is held by the driver, so no worker loss takes it away.
+Results, new block locations and accumulator updates are applied only from
+the stage run that succeeded.
 """
 from __future__ import annotations
 
@@ -17,10 +26,13 @@ from typing import Any, Callable, Iterable, Sequence
 from .jobs import Job, JobTracker, StageMonitor
 from .shuffle import NarrowDependency, ShuffleDependency, serialize_bucket
 from .storage import BlockStore
-from .executor import WorkerLostError
-from .task import Stage, TaskResult, TaskSpec
+from .task import BlocksLostError, Stage, TaskResult, TaskSpec
 
 _MISSING = object()
+
+# Runs of one stage in a row that may end in lost blocks before the job fails
+# (Spark's spark.stage.maxConsecutiveAttempts, whose default is 4).
+MAX_STAGE_ATTEMPTS = 4
 
 
 class DAGScheduler:
@@ -58,6 +70,7 @@ class DAGScheduler:
         ok = False
         try:
             with self._lock:
+                self.executor.check_workers()
                 self._compute_shuffles(rdd, job)
                 stage = Stage(next(self._stage_ids), rdd, "result", func=func, description=description)
                 results = self._run_stage(stage, splits, job)
@@ -80,16 +93,25 @@ class DAGScheduler:
             executor = self.executor
             if self.inline is not None and _reads_nothing(stage.rdd, tasks):
                 executor = self.inline
+            failures: dict[int, int] = {}
             for attempt in itertools.count(1):
                 try:
                     results = executor.run(stage, tasks, StageMonitor(self.tracker, job, record))
                     break
-                except WorkerLostError:
-                    # cached blocks kept by the dead worker are forgotten: plan again, recomputing them
-                    if attempt >= 4 or not any(t.resident for t in tasks):
+                except BlocksLostError as lost:
+                    # a worker died keeping cached blocks the stage reads: they
+                    # are forgotten now; plan again, recomputing them
+                    if attempt >= MAX_STAGE_ATTEMPTS:
+                        lost.add_note(f"{name} was planned {attempt} times and lost blocks with a "
+                                      f"worker each time; giving up")
                         raise
+                    for split, n in lost.failures.items():
+                        failures[split] = max(failures.get(split, 0), n)
+                    self.executor.check_workers()
                     self._compute_shuffles(stage.rdd, job)
                     tasks = [self.task_spec(stage.rdd, split) for split in splits]
+                    for t in tasks:
+                        t.attempt = failures.get(t.split, 0)
                     # a new stage id: workers cache stages by id, and the lineage
                     # pickled before (cut at the lost blocks) must not be reused
                     stage = dataclasses.replace(stage, stage_id=next(self._stage_ids))
@@ -177,7 +199,8 @@ class DAGScheduler:
         return TaskSpec(split, inputs, resident)
 
     def read_block(self, bid: tuple) -> Any:
-        """A block's data in the driver, fetched from its worker if it keeps it."""
+        """A block's data in the driver, fetched from its worker if it keeps it.
+        KeyError when it is not stored; BlocksLostError when its worker died."""
         data = self.store.get(bid, _MISSING)
         if data is not _MISSING:
             return data

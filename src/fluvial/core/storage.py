@@ -115,6 +115,12 @@ class BlockStore:
             for index, worker in self._remote.pop((kind, owner_id), {}).items():
                 self._drops.setdefault(worker, []).append((kind, owner_id, index))
 
+    def drop_remote(self, worker: Any, block_ids: list[BlockId]) -> None:
+        """``worker`` keeps ``block_ids`` for no one (computed by tasks whose
+        stage failed): it drops them with the next message it gets."""
+        with self._lock:
+            self._drops.setdefault(worker, []).extend(block_ids)
+
     def take_drops(self, worker: Any) -> list[BlockId]:
         """Remote blocks of ``worker`` removed since the last call."""
         with self._lock:

@@ -3,7 +3,9 @@
 Started by :class:`fluvial.core.executor.ProcessExecutor` as
 ``python -m fluvial.core.worker FD`` where FD is its end of a socket pair.
 Stages are cached by id, so a stage's pickled lineage crosses the pipe once
-per worker. The worker exits when the driver closes the pipe; it ignores
+per worker. A failure goes back as the pickled exception (None when it cannot
+be pickled), its traceback text and whether it is retryable, so the driver
+can retry even an exception it cannot rebuild. The worker exits when the driver closes the pipe; it ignores
 SIGINT, so Ctrl-C in a terminal reaches only the driver, which shuts it down.
 """
 from __future__ import annotations
@@ -18,7 +20,7 @@ from multiprocessing.connection import Connection
 import cloudpickle
 
 from . import broadcast as _broadcast
-from .task import run_task
+from .task import is_retryable, run_task
 
 
 def main(fd: int) -> None:
@@ -46,7 +48,7 @@ def main(fd: int) -> None:
                 pickle.loads(exc_bytes)
             except Exception:  # noqa: BLE001
                 exc_bytes = None
-            reply = cloudpickle.dumps(("err", (exc_bytes, tb_text)), protocol=5)
+            reply = cloudpickle.dumps(("err", (exc_bytes, tb_text, is_retryable(exc))), protocol=5)
         try:
             conn.send_bytes(reply)
         except (EOFError, OSError):
