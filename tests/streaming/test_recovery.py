@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fluvial import SparkConf, SparkContext
-from fluvial.streaming import StreamingContext
+from fluvial.streaming import Receiver, StreamingContext
 from fluvial.streaming.checkpoint.store import CheckpointError
 from fluvial.testing import queue_source
 
@@ -183,3 +183,41 @@ def test_long_run_keeps_checkpoint_size_and_retained_rdds_flat(sc: SparkContext,
     (files_b, bytes_b), gen_b, blocks_b = sizes[300]
     assert files_b <= files_a + 2 and bytes_b <= bytes_a * 1.2 + 4096, sizes
     assert gen_b <= gen_a and blocks_b <= blocks_a + 4, sizes
+
+
+class _ThreadedReceiver(Receiver):
+    """Keeps a thread and a lock in attributes once started, as receivers do."""
+
+    def onStart(self) -> None:
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=lambda: self.storeAll(["x", "y"]), daemon=True)
+        self.thread.start()
+
+
+def test_a_running_receiver_with_threads_in_attributes_is_checkpointed_as_configured(
+        sc: SparkContext, tmp_path: Path) -> None:
+    ssc = StreamingContext(sc, 1)
+    ssc.checkpoint(str(tmp_path))
+    receiver = _ThreadedReceiver()
+    ssc.receiverStream(receiver).count().foreachRDD(lambda rdd: None)
+    ssc.start()
+    run_to(ssc, 3)
+    ssc.stop(stopSparkContext=False)
+    assert ssc.awaitTerminationOrTimeout(0)
+    assert receiver.thread is not None
+
+
+def test_a_receiver_that_cannot_be_pickled_fails_start_naming_it(sc: SparkContext, tmp_path: Path) -> None:
+    class Holding(Receiver):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lock = threading.Lock()
+
+        def onStart(self) -> None:
+            pass
+
+    ssc = StreamingContext(sc, 1)
+    ssc.checkpoint(str(tmp_path))
+    ssc.receiverStream(Holding()).foreachRDD(lambda rdd: None)
+    with pytest.raises(ValueError, match="Holding .*cannot be saved in a metadata checkpoint.*onStart"):
+        ssc.start()

@@ -10,6 +10,8 @@ from collections import Counter, defaultdict
 import pytest
 
 from fluvial.streaming import StreamingContext
+from fluvial.streaming.checkpoint.metadata import parse
+from fluvial.streaming.checkpoint.store import CheckpointStore
 from fluvial.testing import ManualClock, queue_source, run_stream
 
 INTS = [[1, 2], [3], [], [4, 5, 6], [7], [8, 9], [10]]
@@ -201,5 +203,10 @@ def test_windowed_results_are_checkpointed_and_old_checkpoints_deleted(sc, tmp_p
     got = run_stream(sc, [data], lambda s: s.reduceByKeyAndWindow(operator.add, operator.sub, 5, 1),
                      checkpoint=str(ckpt))
     assert [dict(b)["k"] for b in got] == [min(t, 5) for t in range(1, 46)]
-    rdd_dirs = [p for p in (ckpt / "rdds").rglob("rdd-*")]
-    assert len(rdd_dirs) in (1, 2, 3)       # checkpoints every 10 s, older ones removed
+    rdd_dirs = {str(p) for p in (ckpt / "rdds").rglob("rdd-*")}
+    # data checkpoints every 10 s; what is left is exactly what the kept
+    # metadata checkpoints refer to (older ones were deleted on the way)
+    kept = [parse(payload) for _, payload in CheckpointStore(str(ckpt)).valid()]
+    assert len(kept) == 3
+    assert rdd_dirs == {ref for c in kept for ref in c.refs}
+    assert 1 <= len(rdd_dirs) <= 4

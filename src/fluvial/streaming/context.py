@@ -77,7 +77,7 @@ class StreamingContext:
         self._batch_listeners: list[Callable[[Any], None]] = []
         self._start_site: str | None = None
         self._recovered: Any = None          # the Checkpoint this context was rebuilt from
-        self._known_refs: dict[int, list[str]] = {}
+        self._known_checkpoints: dict[int, tuple[list[str], int]] = {}
         self._checkpoint_writer: Any = None
         self._program: dict[str, str] | None = None
         self._signature: list = []
@@ -208,7 +208,7 @@ class StreamingContext:
         except Exception as exc:  # noqa: BLE001 - re-raised with what to do
             raise ValueError("DStream checkpointing has been enabled but the DStreams with their functions "
                              f"are not serializable: {type(exc).__name__}: {exc}") from exc
-        self._checkpoint_writer = CheckpointWriter(self, self._checkpoint_dir, known_refs=self._known_refs)
+        self._checkpoint_writer = CheckpointWriter(self, self._checkpoint_dir, known=self._known_checkpoints)
 
     def _drain(self, until_ms: int) -> None:
         """ManualClock hook: wait for batches due by ``until_ms`` and their events."""

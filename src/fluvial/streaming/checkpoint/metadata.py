@@ -231,11 +231,16 @@ class CheckpointWriter:
     replaces one still waiting to be written. An error of a background write
     is raised by the next ``write`` or by :meth:`close`."""
 
-    def __init__(self, ssc: "StreamingContext", url: str, *, known_refs: dict[int, list[str]] | None = None) -> None:
+    def __init__(self, ssc: "StreamingContext", url: str, *,
+                 known: dict[int, tuple[list[str], int]] | None = None) -> None:
         self.ssc = ssc
         keep = ssc._sc._conf.getInt(KEEP_CONF, 3)
         self.store = CheckpointStore(url, keep=keep, signing_key=signing_key(ssc._sc._conf))
-        self._refs: dict[int, list[str]] = dict(known_refs or {})
+        # per kept checkpoint: the data directories it refers to, and the
+        # oldest batch a recovery from it would run again (its first pending
+        # batch, else its own time)
+        self._refs: dict[int, list[str]] = {t: r for t, (r, _) in (known or {}).items()}
+        self._floors: dict[int, int] = {t: f for t, (_, f) in (known or {}).items()}
         self._lock = threading.Lock()          # one store write (and its clean-up) at a time
         self._cond = threading.Condition()
         self._queued: tuple | None = None
@@ -247,10 +252,12 @@ class CheckpointWriter:
         self._stream_rdds: set[int] = set()   # ids of RDDs streams held at some checkpoint
 
     def write(self, t: int, pending: Iterable[int], wait: bool = True) -> None:
+        pending = sorted(pending)
         payload, refs = serialize(self.ssc, t, pending)
+        floor = min([t, *pending])
         live = {rdd.id() for st in self.ssc._graph.all_streams() for rdd in st._generated.values()}
         horizon = self.ssc._sc._new_rdd_id()  # RDDs made after this snapshot have larger ids
-        item = (t, payload, refs, live, horizon)
+        item = (t, payload, refs, floor, live, horizon)
         with self._cond:
             self._raise_error()
             if self._queued is not None and self._queued[0] <= t:
@@ -304,17 +311,19 @@ class CheckpointWriter:
                     self._busy = False
                     self._cond.notify_all()
 
-    def _commit(self, t: int, payload: bytes, refs: list[str], live: set[int], horizon: int) -> None:
+    def _commit(self, t: int, payload: bytes, refs: list[str], floor: int, live: set[int],
+                horizon: int) -> None:
         with self._lock:
             self._stream_rdds |= live
             if t >= self._newest:  # else a newer checkpoint is already durable
                 self.store.write(t, payload)
                 self._newest = t
-                self._refs[t] = refs
-            kept = self.store.generations()
+                self._refs[t], self._floors[t] = refs, floor
+            kept = set(self.store.generations())
             self._refs = {g: r for g, r in self._refs.items() if g in kept}
+            self._floors = {g: f for g, f in self._floors.items() if g in kept}
             self._delete_unneeded_data({p for r in self._refs.values() for p in r}, live, horizon)
-            oldest = min(kept) if kept else t
+            oldest = min(self._floors.values(), default=floor)
         for s in self.ssc._graph.all_streams():
             s._checkpoint_done(oldest - (s._remember_ms or s._slide_ms))
 

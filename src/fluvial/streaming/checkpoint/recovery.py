@@ -51,7 +51,7 @@ def recover(cls: type["StreamingContext"], path: str) -> "StreamingContext | Non
                         ckpt.time_ms, path, exc)
             skipped.append(f"checkpoint-{ckpt.time_ms}: {exc}")
             continue
-        _install(ssc, graph, ckpt, path, {c.time_ms: c.refs for c in checkpoints})
+        _install(ssc, graph, ckpt, path, {c.time_ms: (c.refs, min([c.time_ms, *c.pending])) for c in checkpoints})
         log.info("recovered the StreamingContext from the checkpoint of batch %d ms in %s",
                  ckpt.time_ms, path)
         return ssc
@@ -82,10 +82,10 @@ def _shell(cls: type["StreamingContext"], sc: SparkContext, ckpt: Checkpoint) ->
 
 
 def _install(ssc: "StreamingContext", graph: Any, ckpt: Checkpoint, path: str,
-             refs: dict[int, list[str]]) -> None:
+             known: dict[int, tuple[list[str], int]]) -> None:
     ssc._graph = graph
     ssc._recovered = ckpt
-    ssc._known_refs = refs
+    ssc._known_checkpoints = known
     ssc.checkpoint(path)
     for stream in graph.all_streams():
         stream._restore(ssc)

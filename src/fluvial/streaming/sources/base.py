@@ -34,16 +34,23 @@ class InputDStream(DStream):
 
 class InputInfoTracker:
     """Per batch time, what each input stream produced; the scheduler takes a
-    batch's infos (once) when it builds that batch's BatchInfo."""
+    batch's infos (once) when it builds that batch's BatchInfo. Reports for a
+    batch already taken (an older batch recomputed after recovery, to rebuild
+    a window or a state) are dropped."""
 
     def __init__(self) -> None:
         self._infos: dict[int, dict[int, StreamInputInfo]] = {}
+        self._taken_upto = -1
         self._lock = threading.Lock()
 
     def report(self, t: int, info: StreamInputInfo) -> None:
         with self._lock:
-            self._infos.setdefault(t, {})[info.inputStreamId()] = info
+            if t > self._taken_upto:
+                self._infos.setdefault(t, {})[info.inputStreamId()] = info
 
     def take(self, t: int) -> dict[int, StreamInputInfo]:
         with self._lock:
+            self._taken_upto = max(self._taken_upto, t)
+            for old in [k for k in self._infos if k < t]:
+                del self._infos[old]
             return self._infos.pop(t, {})

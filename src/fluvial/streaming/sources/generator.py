@@ -229,6 +229,8 @@ class TweetReceiver(Receiver):
     the tweets due by then; after ``limit`` tweets (if given) it stores no more.
     ``spark.streaming.receiver.maxRate`` can only slow it down."""
 
+    _transient = ("_stop", "_thread")
+
     def __init__(self, rate: float = 200.0, seed: int = 0, trend_period: float = 15.0,
                  limit: int | None = None, tick: float = 0.05,
                  storageLevel: StorageLevel = StorageLevel.MEMORY_AND_DISK_2) -> None:  # type: ignore[attr-defined]

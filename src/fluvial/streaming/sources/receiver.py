@@ -60,6 +60,8 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
+import cloudpickle
+
 from ...core import fsio
 from ...core.lineage import ParallelCollectionRDD
 from ...core.rdd import RDD
@@ -218,6 +220,35 @@ class ReceiverInputDStream(InputDStream):
 
     def getReceiver(self) -> Receiver:
         return self.receiver
+
+    def __getstate__(self) -> dict:
+        """The receiver goes into checkpoints as it was when first saved (at
+        ``start()``, before ``onStart``), so threads, sockets and other
+        runtime state a running receiver holds never need to pickle: a
+        recovered receiver starts afresh from its configuration."""
+        state = super().__getstate__()
+        state["receiver"] = self._receiver_snapshot()
+        state.pop("_receiver_bytes", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        snapshot = state["receiver"]
+        super().__setstate__(state)
+        self.receiver = cloudpickle.loads(snapshot)
+        self._receiver_bytes = snapshot
+
+    def _receiver_snapshot(self) -> bytes:
+        snapshot = self.__dict__.get("_receiver_bytes")
+        if snapshot is None:
+            try:
+                snapshot = cloudpickle.dumps(self.receiver)
+            except Exception as exc:  # noqa: BLE001 - re-raised naming the receiver
+                raise ValueError(
+                    f"{type(self.receiver).__name__} (the receiver of {self.name}) cannot be saved in a "
+                    f"metadata checkpoint: {type(exc).__name__}: {exc}. Create threads, sockets and locks in "
+                    "onStart, or name the attributes holding them in the class attribute _transient") from exc
+            self._receiver_bytes = snapshot
+        return snapshot
 
     # -- write-ahead log ----------------------------------------------------
     @property
