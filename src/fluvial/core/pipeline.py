@@ -47,7 +47,6 @@ class PartitionStep:
 
 
 Step = RecordStep | CombineStep | PartitionStep
-_MISSING = object()
 _FACTORIES: dict[tuple, Callable[..., Callable[[int, Iterator], Iterable]]] = {}
 
 
@@ -97,7 +96,7 @@ def _build_factory(kinds: tuple[str, ...], identity_create: bool | None, adds: b
         params += ["create", "merge"]
     body = ["def run(split, it):"]
     if identity_create is not None:
-        body += ["    acc = {}", "    get = acc.get"]
+        body += ["    acc = {}"]
     body.append("    for x0 in it:")
     depth, var = 2, "x0"
     for i, kind in enumerate(kinds):
@@ -118,13 +117,18 @@ def _build_factory(kinds: tuple[str, ...], identity_create: bool | None, adds: b
     if identity_create is None:
         body.append(f"{pad}yield {var}")
     else:
-        body.append(f"{pad}k, v = {var}")
-        body.append(f"{pad}old = get(k, MISSING)")
-        new = "v" if identity_create else "create(v)"
+        if body[-1].lstrip().startswith(f"{var} = "):  # a final map unpacks straight into k, v
+            body[-1] = body[-1].replace(f"{var} = ", "k, v = ", 1)
+        else:
+            body.append(f"{pad}k, v = {var}")
         merged = "old + v" if adds else "merge(old, v)"  # operator.add inlined: the same call, no lookup
-        body.append(f"{pad}acc[k] = {new} if old is MISSING else {merged}")
+        # a dict lookup that mostly hits: try/except costs nothing when it does,
+        # and only a missing key (not an error inside merge) takes the except path
+        body += [f"{pad}try:", f"{pad}    old = acc[k]", f"{pad}except KeyError:",
+                 f"{pad}    acc[k] = {'v' if identity_create else 'create(v)'}",
+                 f"{pad}else:", f"{pad}    acc[k] = {merged}"]
         body.append("    return iter(acc.items())")
     source = f"def factory({', '.join(params)}):\n" + "\n".join("    " + line for line in body) + "\n    return run\n"
-    namespace: dict[str, Any] = {"MISSING": _MISSING}
+    namespace: dict[str, Any] = {}
     exec(compile(source, f"<fluvial pipeline {'/'.join(kinds) or 'combine'}>", "exec"), namespace)
     return namespace["factory"]
