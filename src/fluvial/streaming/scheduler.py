@@ -241,6 +241,7 @@ class JobScheduler:
             bus.post(StreamingListenerOutputOperationCompleted(op._snapshot()))
         if self._abort:
             return False
+        end = _now_ms()  # the jobs are done; forgetting old batches and checkpointing follow (as in Spark)
         graph = self.ssc._graph
         with graph.lock:
             try:
@@ -253,7 +254,7 @@ class JobScheduler:
             if not self._write_checkpoint(t, wait=False):
                 return False
         if jobs:
-            info._processing_end_time = _now_ms()
+            info._processing_end_time = end
             bus.post(StreamingListenerBatchCompleted(info._snapshot()))
             try:
                 self.ssc._on_batch_completed(info)
