@@ -1,0 +1,546 @@
+"""A receiver for Flume's ``ThriftSourceProtocol``: fluvial in place of a Flume ThriftSource.
+
+A Flume agent's ThriftSink (or any ``ThriftRpcClient``) sends events to
+``hostname:port``; each event becomes the record ``(headers: dict[str, str],
+bodyDecoder(body))``. Wire format as Flume's ThriftSource accepts it: framed
+transport (a 4-byte big-endian length before each message; Java's
+``TFastFramedTransport``/``TFramedTransport``) carrying the compact
+(``protocol="compact"``, Flume's default) or binary protocol (``"binary"``:
+messages with or without the version word, replies with it, as Java's
+``TBinaryProtocol.Factory()``). thriftpy2 does the encodings, from the IDL in
+:data:`FLUME_THRIFT_IDL`; this module does framing, checks and the server loop
+(one thread per connection).
+
+Guarantees:
+
+* **OK means stored.** ``append``/``appendBatch`` is answered ``OK`` only after
+  ``storeAll`` returned for all its events as one block — with
+  ``spark.streaming.receiver.writeAheadLog.enable=true`` that is after the
+  block is durably in the write-ahead log — so a sink that gets ``OK`` may
+  forget the events. Events of one request stay in order in one block.
+* **FAILED means not stored; the sink retries.** The answer is ``FAILED``,
+  with nothing of the request stored, when the receiver is stopping or
+  stopped, when storing raised (e.g. the log could not be written), or when
+  another request is already waiting for the rate limit
+  (``spark.streaming.receiver.maxRate``, backpressure) or for block-queue
+  space (``spark.streaming.blockQueueSize``): one request at a time waits
+  there (backpressure on its connection), further ones are turned away at
+  once instead of piling up. Delivery is at-least-once: a request whose
+  client gave up waiting (Flume's ``request-timeout``) may still be stored
+  and then resent.
+* **Bad input costs one connection.** An absurd frame length (not positive,
+  or above ``maxFrameBytes``), bytes that are not a Thrift message of the
+  configured protocol, a message that is not a call, an unknown method, an
+  event without headers or body, bytes left over after the message, or a
+  connection closed in the middle of a frame: the connection is closed
+  (for an unknown method after an ``UNKNOWN_METHOD`` exception reply) and
+  the error — naming the peer address and what was wrong, with the frame's
+  byte offset for decoding errors — is logged and reported (listener
+  ``onReceiverError``). Nothing of that request is stored; every other
+  connection is served on. Header strings that are not UTF-8 are decoded
+  with U+FFFD in place of bad bytes, as Flume's Java side does.
+* **Undecodable bodies.** When ``bodyDecoder`` raises, the error names the
+  peer, the method, the request's sequence id, the event's position in the
+  request and its headers. ``onDecodeError="fail"`` (default): the request is
+  answered ``ERROR``, nothing of it is stored, and the receiver stops with
+  that error (the stream gets no more input; the sink keeps the events).
+  ``"skip"``: the event is left out, reported, and counted in
+  :attr:`ThriftReceiver.skippedEvents`; the rest of the request is stored.
+* **Limits.** The server binds only to ``hostname`` (port 0: an ephemeral
+  port, chosen again at each restart; :attr:`ThriftReceiver.boundPort`);
+  ``allowedClients`` (addresses or networks such as ``"10.0.0.0/8"``)
+  refuses connections from elsewhere; ``maxConnections`` bounds concurrent
+  connections (more are refused); ``maxFrameBytes`` bounds each message.
+  Refusals are reported like bad input.
+* **Restarts and checkpoints.** ``onStop`` closes the listening socket and
+  every connection (a request being stored still gets its answer); the
+  receiver is pickled into checkpoints with its configuration only, and
+  sockets and threads are created in ``onStart``.
+
+Example::
+
+    events = create_thrift_stream(ssc, "127.0.0.1", 4141, protocol="binary")
+    events.map(lambda e: e[0].get("host")).countByValue().pprint()
+"""
+from __future__ import annotations
+
+import io
+import ipaddress
+import logging
+import selectors
+import socket
+import struct
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+import thriftpy2
+from thriftpy2.protocol.binary import TBinaryProtocol
+from thriftpy2.protocol.compact import TCompactProtocol
+from thriftpy2.thrift import TApplicationException, TMessageType
+
+from ...core.storage import StorageLevel
+from ..sources.receiver import Receiver, ReceiverStoppedError
+
+if TYPE_CHECKING:
+    from ..context import StreamingContext
+    from ..dstream import DStream
+
+log = logging.getLogger("fluvial.streaming.flume")
+
+__all__ = ["FLUME_THRIFT_IDL", "Status", "ThriftCall", "ThriftInputError", "ThriftReceiver", "create_thrift_stream",
+           "decode_call", "encode_reply", "encode_exception", "utf8_decoder"]
+
+FLUME_THRIFT_IDL = """
+struct ThriftFlumeEvent {
+  1: required map<string, string> headers,
+  2: required binary body,
+}
+enum Status { OK, FAILED, ERROR, UNKNOWN }
+service ThriftSourceProtocol {
+  Status append(1: ThriftFlumeEvent event),
+  Status appendBatch(1: list<ThriftFlumeEvent> events),
+}
+"""
+"""Flume's ``flume-ng-sdk/src/main/thrift/flume.thrift``, restated (same field ids, types and enum values)."""
+
+flume_thrift = thriftpy2.load_fp(io.StringIO(FLUME_THRIFT_IDL), "fluvial_flume_thrift")
+Status = flume_thrift.Status
+_SERVICE = flume_thrift.ThriftSourceProtocol
+_METHODS = {"append": (_SERVICE.append_args, _SERVICE.append_result),
+            "appendBatch": (_SERVICE.appendBatch_args, _SERVICE.appendBatch_result)}
+PROTOCOLS = ("compact", "binary")
+DEFAULT_MAX_FRAME_BYTES = 16_384_000      # Java TFramedTransport's default maximum frame
+_JOIN_TIMEOUT_S = 10.0
+
+
+def utf8_decoder(s: bytes | None) -> str | None:
+    """Decode UTF-8 bytes (strictly: invalid bytes raise); None stays None."""
+    if s is None:
+        return None
+    return s.decode("utf-8")
+
+
+class ThriftInputError(ValueError):
+    """Bytes from a client that are not a valid ThriftSourceProtocol call."""
+
+
+@dataclass(frozen=True)
+class ThriftCall:
+    """A decoded call: method name, sequence id, events as (headers, body bytes)."""
+
+    method: str
+    seqid: int
+    events: list[tuple[dict[str, str], bytes]]
+
+
+class _FrameReader:
+    """A thriftpy2 transport over one frame whose ``read`` never returns short."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = memoryview(data)
+        self.pos = 0
+
+    def read(self, n: int) -> bytes:
+        if n < 0:
+            raise ThriftInputError(f"negative length {n}")
+        end = self.pos + n
+        if end > len(self._data):
+            raise ThriftInputError(f"{n} bytes needed but only {len(self._data) - self.pos} left in the frame")
+        out = self._data[self.pos:end].tobytes()
+        self.pos = end
+        return out
+
+    @property
+    def left(self) -> int:
+        return len(self._data) - self.pos
+
+
+def _protocol(name: str, trans: Any) -> Any:
+    if name == "compact":
+        return TCompactProtocol(trans, decode_response=False)
+    return TBinaryProtocol(trans, strict_read=False, strict_write=True, decode_response=False)
+
+
+def _text(raw: Any) -> str:
+    return raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else str(raw)
+
+
+def decode_call(frame: bytes, protocol: str = "compact") -> ThriftCall:
+    """Decode one message (a frame's payload, without its length) as a
+    ``ThriftSourceProtocol`` call. Raises :class:`ThriftInputError` naming what
+    was wrong and the byte offset where decoding stopped; an unknown method
+    raises it with ``.method`` and ``.seqid`` set, so that it can be answered."""
+    reader = _FrameReader(frame)
+    proto = _protocol(protocol, reader)
+    try:
+        name_raw, mtype, seqid = proto.read_message_begin()
+    except Exception as exc:  # noqa: BLE001 - any failure of the library on garbage is bad input
+        raise ThriftInputError(f"not a {protocol} Thrift message (decoding stopped at byte {reader.pos} of "
+                               f"{len(frame)}: {type(exc).__name__}: {exc}; first bytes {frame[:16].hex()})") from exc
+    method = _text(name_raw)
+    if mtype not in (TMessageType.CALL, TMessageType.ONEWAY):
+        raise ThriftInputError(f"message {method!r} has type {mtype}, not a call")
+    if method not in _METHODS:
+        err = ThriftInputError(f"unknown method {method!r} (ThriftSourceProtocol has append and appendBatch)")
+        err.method, err.seqid = method, seqid  # type: ignore[attr-defined]
+        raise err
+    args = _METHODS[method][0]()
+    try:
+        proto.read_struct(args)
+    except Exception as exc:  # noqa: BLE001 - as above
+        raise ThriftInputError(f"malformed {method} arguments at byte {reader.pos} of {len(frame)}: "
+                               f"{type(exc).__name__}: {exc}") from exc
+    if reader.left:
+        raise ThriftInputError(f"{reader.left} bytes left over after the {method} message of {len(frame)} bytes")
+    raw_events = [args.event] if method == "append" else args.events
+    if raw_events is None:
+        raise ThriftInputError(f"{method} call without its argument (field 1)")
+    events = []
+    for i, ev in enumerate(raw_events):
+        if ev is None or ev.headers is None or ev.body is None:
+            missing = "event" if ev is None else ("headers (field 1)" if ev.headers is None else "body (field 2)")
+            raise ThriftInputError(f"{method} event {i} has no {missing}")
+        events.append(({_text(k): _text(v) for k, v in ev.headers.items()}, bytes(ev.body)))
+    return ThriftCall(method, seqid, events)
+
+
+class _Buffer:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, b: bytes) -> None:
+        self.data += b
+
+    def flush(self) -> None:
+        pass
+
+
+def _framed(write: Callable[[Any], None], protocol: str) -> bytes:
+    buf = _Buffer()
+    write(_protocol(protocol, buf))
+    return len(buf.data).to_bytes(4, "big") + bytes(buf.data)
+
+
+def encode_reply(method: str, seqid: int, status: int, protocol: str = "compact") -> bytes:
+    """The framed reply to ``method`` carrying ``status`` (a :data:`Status` value)."""
+    def write(proto: Any) -> None:
+        proto.write_message_begin(method, TMessageType.REPLY, seqid)
+        proto.write_struct(_METHODS[method][1](success=status))
+        proto.write_message_end()
+    return _framed(write, protocol)
+
+
+def encode_exception(method: str, seqid: int, message: str, protocol: str = "compact",
+                     kind: int = TApplicationException.UNKNOWN_METHOD) -> bytes:
+    """A framed ``TApplicationException`` reply (what Thrift servers send for an unknown method)."""
+    def write(proto: Any) -> None:
+        proto.write_message_begin(method, TMessageType.EXCEPTION, seqid)
+        proto.write_struct(TApplicationException(kind, message))
+        proto.write_message_end()
+    return _framed(write, protocol)
+
+
+def _networks(allowed: Iterable[str] | None) -> tuple | None:
+    if allowed is None:
+        return None
+    if isinstance(allowed, str):
+        allowed = [allowed]
+    out = []
+    for a in allowed:
+        try:
+            out.append(ipaddress.ip_network(a, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"create_thrift_stream: allowedClients entry {a!r} is not an IP address or "
+                             f"network: {exc}") from None
+    return tuple(out)
+
+
+def _addr(peer: Any) -> str:
+    host, port = peer[0], peer[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class _Server:
+    """The listening socket and connection threads of one receiver start."""
+
+    def __init__(self, receiver: "ThriftReceiver") -> None:
+        self.r = receiver
+        self.stopping = False
+        self._lock = threading.Lock()
+        self._conns: dict[socket.socket, threading.Thread] = {}
+        self._wake_r, self._wake_w = socket.socketpair()
+        info = socket.getaddrinfo(receiver.host, receiver.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, addr = info[0]
+        self.listener = socket.socket(family, kind, proto)
+        try:
+            self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.listener.bind(addr)
+            self.listener.listen(64)
+        except OSError:
+            self.listener.close()
+            self._wake_r.close()
+            self._wake_w.close()
+            raise
+        self.port = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True,
+                                       name=f"fluvial-thrift-accept-{receiver.streamId}")
+
+    def _accept_loop(self) -> None:
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.listener, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            while not self.stopping:
+                for key, _ in sel.select():
+                    if key.fileobj is self._wake_r or self.stopping:
+                        return
+                    try:
+                        conn, peer = self.listener.accept()
+                    except OSError as exc:
+                        log.warning("Thrift receiver %s: accept failed: %s", self.r.address, exc)
+                        continue
+                    self._admit(conn, peer)
+
+    def _admit(self, conn: socket.socket, peer: Any) -> None:
+        who = _addr(peer)
+        refusal = None
+        if self.r._allowed is not None:
+            ip = ipaddress.ip_address(peer[0].split("%")[0])
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+                ip = ip.ipv4_mapped
+            if not any(ip in net for net in self.r._allowed):
+                refusal = f"connection from {who} refused: not in allowedClients"
+        with self._lock:
+            if refusal is None and len(self._conns) >= self.r.maxConnections:
+                refusal = (f"connection from {who} refused: maxConnections={self.r.maxConnections} "
+                           "connections are open")
+            if refusal is None:
+                thread = threading.Thread(target=self._serve, args=(conn, who), daemon=True,
+                                          name=f"fluvial-thrift-conn-{self.r.streamId}-{who}")
+                self._conns[conn] = thread
+        if refusal is not None:
+            conn.close()
+            self.r._bad_input(refusal)
+            return
+        thread.start()
+
+    def close(self) -> None:
+        """Stop accepting, wake every reader, wait for the connection threads
+        (a request being stored is answered first)."""
+        self.stopping = True
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(_JOIN_TIMEOUT_S)
+        self.listener.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        with self._lock:
+            conns = list(self._conns.items())
+        for conn, _ in conns:
+            try:
+                conn.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+        for _, thread in conns:
+            if thread is not threading.current_thread():
+                thread.join(_JOIN_TIMEOUT_S)
+                if thread.is_alive():
+                    log.warning("Thrift receiver %s: connection thread %s still busy %.0f s after stop",
+                                self.r.address, thread.name, _JOIN_TIMEOUT_S)
+
+    # -- one connection ------------------------------------------------------
+    def _serve(self, conn: socket.socket, who: str) -> None:
+        log.info("Thrift receiver %s: connection from %s", self.r.address, who)
+        try:
+            while not self.stopping:
+                frame = self._read_frame(conn, who)
+                if frame is None:
+                    return
+                reply, error = self.r._handle(frame, who)
+                if reply:
+                    conn.sendall(reply)
+                if error is not None:
+                    self.r._bad_input(f"{who}: {error}; connection dropped")
+                    return
+        except ThriftInputError as exc:
+            if not self.stopping:
+                self.r._bad_input(f"{who}: {exc}; connection dropped")
+        except OSError as exc:
+            if not self.stopping:
+                log.warning("Thrift receiver %s: connection from %s failed: %s", self.r.address, who, exc)
+        finally:
+            with self._lock:
+                self._conns.pop(conn, None)
+            conn.close()
+
+    def _read_frame(self, conn: socket.socket, who: str) -> bytes | None:
+        """The next frame's payload; None when the client closed between frames."""
+        head = self._recv(conn, 4, "frame length", allow_eof=True)
+        if head is None:
+            return None
+        size = int.from_bytes(head, "big", signed=True)
+        limit = self.r.maxFrameBytes
+        if size <= 0 or size > limit:
+            hint = " (an unframed client? this receiver expects framed transport)" if size < 0 or size > limit else ""
+            raise ThriftInputError(f"frame length {size} (bytes {head.hex()}) is outside 1..maxFrameBytes={limit}"
+                                   f"{hint}")
+        return self._recv(conn, size, f"frame of {size} bytes")
+
+    def _recv(self, conn: socket.socket, n: int, what: str, allow_eof: bool = False) -> bytes | None:
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = conn.recv(min(n - len(buf), 1 << 20))
+            if not chunk:
+                if allow_eof and not buf:
+                    return None
+                if self.stopping:
+                    raise OSError("receiver stopping")
+                raise ThriftInputError(f"connection closed mid-frame: {len(buf)} of the {n} bytes of the {what} "
+                                       "arrived")
+            buf += chunk
+        return bytes(buf)
+
+
+class ThriftReceiver(Receiver):
+    """Flume ``ThriftSourceProtocol`` server; see the module docstring for its guarantees."""
+
+    _transient = ("_server", "_lock")
+
+    def __init__(self, hostname: str, port: int, protocol: str = "compact",
+                 bodyDecoder: Callable[[bytes], Any] = utf8_decoder, *, maxFrameBytes: int = DEFAULT_MAX_FRAME_BYTES,
+                 maxConnections: int = 64, allowedClients: Iterable[str] | None = None, onDecodeError: str = "fail",
+                 storageLevel: StorageLevel = StorageLevel.MEMORY_AND_DISK_2) -> None:  # type: ignore[attr-defined]
+        if not isinstance(hostname, str) or not hostname:
+            raise ValueError(f"create_thrift_stream: hostname must be a non-empty string, got {hostname!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536:
+            raise ValueError(f"create_thrift_stream: port must be an integer in 0..65535, got {port!r}")
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"create_thrift_stream: protocol must be 'compact' or 'binary', got {protocol!r}")
+        if not callable(bodyDecoder):
+            raise TypeError(f"create_thrift_stream: bodyDecoder must be callable, got {bodyDecoder!r}")
+        for key, value in (("maxFrameBytes", maxFrameBytes), ("maxConnections", maxConnections)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"create_thrift_stream: {key} must be a positive integer, got {value!r}")
+        if onDecodeError not in ("fail", "skip"):
+            raise ValueError(f"create_thrift_stream: onDecodeError must be 'fail' or 'skip', got {onDecodeError!r}")
+        super().__init__(storageLevel)
+        self.host = hostname
+        self.port = port
+        self.protocol = protocol
+        self.bodyDecoder = bodyDecoder
+        self.maxFrameBytes = maxFrameBytes
+        self.maxConnections = maxConnections
+        self.allowedClients = None if allowedClients is None else (
+            [allowedClients] if isinstance(allowedClients, str) else list(allowedClients))
+        self._allowed = _networks(self.allowedClients)
+        self.onDecodeError = onDecodeError
+        self.skippedEvents = 0
+        self.boundPort: int | None = None
+        self._server: _Server | None = None
+        self._lock = threading.Lock()
+
+    def _after_restore(self) -> None:
+        self._lock = threading.Lock()
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.boundPort if self.boundPort is not None else self.port}"
+
+    def onStart(self) -> None:
+        server = _Server(self)        # raises if the address cannot be bound: the supervisor restarts us
+        self.boundPort = server.port
+        with self._lock:
+            self._server = server
+        server.thread.start()
+        log.info("Thrift receiver (%s protocol) listening on %s", self.protocol, self.address)
+
+    def onStop(self) -> None:
+        with self._lock:
+            server, self._server = self._server, None
+        if server is not None:
+            server.close()
+            log.info("Thrift receiver %s closed", self.address)
+
+    # -- requests ----------------------------------------------------------
+    def _bad_input(self, message: str) -> None:
+        self.reportError(f"Thrift receiver {self.address}: {message}")
+
+    def _handle(self, frame: bytes, who: str) -> tuple[bytes, str | None]:
+        """(reply bytes, error that ends the connection or None) for one frame."""
+        try:
+            call = decode_call(frame, self.protocol)
+        except ThriftInputError as exc:
+            method = getattr(exc, "method", None)
+            if method is None:
+                raise
+            return encode_exception(method, exc.seqid, str(exc), self.protocol), str(exc)  # type: ignore[attr-defined]
+        records = self._decode_bodies(call, who)
+        if records is None:
+            return encode_reply(call.method, call.seqid, Status.ERROR, self.protocol), None
+        return encode_reply(call.method, call.seqid, self._store(records, call, who), self.protocol), None
+
+    def _decode_bodies(self, call: ThriftCall, who: str) -> list | None:
+        records = []
+        for i, (headers, body) in enumerate(call.events):
+            try:
+                records.append((headers, self.bodyDecoder(body)))
+            except Exception as exc:  # noqa: BLE001 - any decoder failure is reported with the event's position
+                where = (f"cannot decode the body of event {i} of {len(call.events)} in {call.method} "
+                         f"(seqid {call.seqid}) from {who} with {getattr(self.bodyDecoder, '__qualname__', self.bodyDecoder)}"
+                         f": {type(exc).__name__}: {exc}; headers {headers!r}, body {body[:32]!r}"
+                         f"{'...' if len(body) > 32 else ''}")
+                if self.onDecodeError == "skip":
+                    with self._lock:
+                        self.skippedEvents += 1
+                    self.reportError(f"Thrift receiver {self.address}: {where}; event skipped (onDecodeError='skip')",
+                                     exc)
+                    continue
+                message = (f"Thrift receiver {self.address}: {where}; nothing of the request stored, answered ERROR, "
+                           "receiver stopped (onDecodeError='skip' leaves such events out)")
+                threading.Thread(target=self.stop, args=(message, exc), daemon=True,
+                                 name=f"fluvial-thrift-stop-{self.streamId}").start()
+                return None
+        return records
+
+    def _store(self, records: list, call: ThriftCall, who: str) -> int:
+        """Store the request's records as one block; the status to answer."""
+        server = self._server
+        if self.isStopped() or server is None or server.stopping:
+            return Status.FAILED
+        sup = self._supervisor
+        if sup is not None and (sup.limiter.waiting or sup.blocks.waiting_producers):
+            log.info("Thrift receiver %s: %s of %d events from %s answered FAILED: another request is waiting for "
+                     "the rate limit or block queue", self.address, call.method, len(records), who)
+            return Status.FAILED
+        try:
+            self.storeAll(records)
+        except ReceiverStoppedError:
+            return Status.FAILED
+        except Exception as exc:  # noqa: BLE001 - e.g. the write-ahead log failed: not stored, the sink retries
+            self.reportError(f"Thrift receiver {self.address}: could not store {call.method} of {len(records)} "
+                             f"events from {who}: {type(exc).__name__}: {exc}; answered FAILED", exc)
+            return Status.FAILED
+        return Status.OK
+
+
+def create_thrift_stream(ssc: "StreamingContext", hostname: str, port: int, protocol: str = "compact",
+                         bodyDecoder: Callable[[bytes], Any] = utf8_decoder, **options: Any) -> "DStream":
+    """A stream of ``(headers, bodyDecoder(body))`` for every event Flume
+    ThriftSinks send to ``hostname:port`` (see the module docstring).
+
+    ``options``: ``maxFrameBytes`` (default 16,384,000), ``maxConnections``
+    (64), ``allowedClients`` (addresses/networks; default any),
+    ``onDecodeError`` (``"fail"`` or ``"skip"``), ``storageLevel``."""
+    known = {"maxFrameBytes", "maxConnections", "allowedClients", "onDecodeError", "storageLevel"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"create_thrift_stream: unknown option(s) {', '.join(unknown)}; "
+                        f"known: {', '.join(sorted(known))}")
+    return ssc.receiverStream(ThriftReceiver(hostname, port, protocol, bodyDecoder, **options))
