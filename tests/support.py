@@ -2,6 +2,8 @@
 ``tests/`` is on the path because ``tests/conftest.py`` lives there)."""
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from typing import Callable
 
@@ -27,3 +29,12 @@ def wait_until(cond: Callable[[], bool], what: str, timeout: float = 10.0) -> No
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.001)
+
+
+def finish_driver(proc: subprocess.Popen) -> int:
+    """Wait for a driver process of a crash test; its exit status, which must
+    be success or SIGKILL (anything else fails with the end of its stderr)."""
+    _, err = proc.communicate(timeout=60)
+    if proc.returncode not in (0, -signal.SIGKILL):
+        raise AssertionError(f"driver failed with status {proc.returncode}:\n{(err or '')[-4000:]}")
+    return proc.returncode

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from support import wait_until
+from support import finish_driver, wait_until
 
 APP = Path(__file__).parent / "crash_apps" / "kafka_pipeline.py"
 BATCHES = 12   # 3 partitions x 200 records at 20 per partition and batch: drained after 10
@@ -28,13 +28,6 @@ BATCHES = 12   # 3 partitions x 200 records at 20 per partition and batch: drain
 def launch(tmp: Path, broker, topic: str, out: Path, master: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(APP), str(tmp / "checkpoint"), broker.bootstrap, topic, str(out),
                              str(BATCHES), "--master", master], stderr=subprocess.PIPE, text=True)
-
-
-def finish(proc: subprocess.Popen) -> int:
-    _, err = proc.communicate(timeout=60)
-    if proc.returncode not in (0, -signal.SIGKILL):
-        raise AssertionError(f"driver failed with status {proc.returncode}:\n{err[-4000:]}")
-    return proc.returncode
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +39,7 @@ def workload(broker, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Pat
     root = tmp_path_factory.mktemp("kafka-crash")
     expected = root / "expected"
     expected.mkdir()
-    assert finish(launch(root, broker, topic, expected, "local")) == 0
+    assert finish_driver(launch(root, broker, topic, expected, "local")) == 0
     assert len(os.listdir(expected)) == 2 * BATCHES
     return topic, expected
 
@@ -64,8 +57,8 @@ def test_sigkill_then_getOrCreate_gives_the_crash_free_output(tmp_path, broker, 
         time.sleep(rng.uniform(0, 0.02))
     finally:
         proc.send_signal(signal.SIGKILL)
-    assert finish(proc) == -signal.SIGKILL
-    assert finish(launch(tmp_path, broker, topic, out, master)) == 0
+    assert finish_driver(proc) == -signal.SIGKILL
+    assert finish_driver(launch(tmp_path, broker, topic, out, master)) == 0
     cmp = filecmp.dircmp(expected, out)
     assert not cmp.left_only, f"batches missing after recovery: {sorted(cmp.left_only)[:5]}"
     assert not cmp.right_only, f"unexpected files: {sorted(cmp.right_only)[:5]}"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from support import wait_until
+from support import finish_driver, wait_until
 
 APP = Path(__file__).parent / "crash_apps" / "file_pipeline.py"
 BATCHES = 20
@@ -43,13 +43,6 @@ def launch(tmp: Path, inp: Path, out: Path, master: str, *extra: str) -> subproc
                              "--master", master, *extra], stderr=subprocess.PIPE, text=True)
 
 
-def finish(proc: subprocess.Popen) -> int:
-    _, err = proc.communicate(timeout=60)
-    if proc.returncode not in (0, -signal.SIGKILL):
-        raise AssertionError(f"driver failed with status {proc.returncode}:\n{err[-4000:]}")
-    return proc.returncode
-
-
 @pytest.fixture(scope="module")
 def workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("crash")
@@ -57,7 +50,7 @@ def workload(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     inp.mkdir()
     expected.mkdir()
     write_input(inp)
-    assert finish(launch(root, inp, expected, "local")) == 0
+    assert finish_driver(launch(root, inp, expected, "local")) == 0
     assert len(os.listdir(expected)) == 2 * BATCHES
     return inp, expected
 
@@ -86,8 +79,8 @@ def run_with_kills(tmp: Path, inp: Path, master: str, seed: int, kills: int) -> 
             time.sleep(rng.uniform(0, 0.03))
         finally:
             proc.send_signal(signal.SIGKILL)
-        done += finish(proc) == -signal.SIGKILL
-    assert finish(launch(tmp, inp, out, master)) == 0
+        done += finish_driver(proc) == -signal.SIGKILL
+    assert finish_driver(launch(tmp, inp, out, master)) == 0
     return out, done
 
 
@@ -109,8 +102,8 @@ def test_sigkill_during_a_checkpoint_write_then_getOrCreate_equals_crash_free_ru
     inp, expected = workload
     out = tmp_path / "out"
     out.mkdir()
-    assert finish(launch(tmp_path, inp, out, "local", "--die-at-fsync", str(k))) == -signal.SIGKILL
-    assert finish(launch(tmp_path, inp, out, "local")) == 0
+    assert finish_driver(launch(tmp_path, inp, out, "local", "--die-at-fsync", str(k))) == -signal.SIGKILL
+    assert finish_driver(launch(tmp_path, inp, out, "local")) == 0
     assert_same_output(expected, out)
 
 
@@ -122,7 +115,7 @@ def test_corrupt_newest_checkpoint_recovers_from_the_previous_one(
     proc = launch(tmp_path, inp, out, "local")
     wait_until(lambda: len(os.listdir(out)) >= BATCHES or proc.poll() is not None, "driver progress", timeout=60)
     proc.send_signal(signal.SIGKILL)
-    assert finish(proc) == -signal.SIGKILL
+    assert finish_driver(proc) == -signal.SIGKILL
     ckdir = tmp_path / "checkpoint"
     files = sorted(ckdir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     assert len(files) >= 2
@@ -132,5 +125,5 @@ def test_corrupt_newest_checkpoint_recovers_from_the_previous_one(
         middle = bytearray(files[-2].read_bytes())
         middle[len(middle) // 3] ^= 0xFF  # and a flipped byte in the next one
         files[-2].write_bytes(bytes(middle))
-    assert finish(launch(tmp_path, inp, out, "local")) == 0
+    assert finish_driver(launch(tmp_path, inp, out, "local")) == 0
     assert_same_output(expected, out)

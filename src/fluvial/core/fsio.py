@@ -184,10 +184,10 @@ def _atomic_write_local(path: str, data: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
 
 
-def _fsync_dir(directory: str) -> None:
+def fsync_dir(directory: str) -> None:
     """Make a rename in ``directory`` durable (where the OS allows opening a
     directory: POSIX)."""
     try:

@@ -113,19 +113,6 @@ def _intact_frame_after(buf: memoryview, start: int) -> int | None:
     return None
 
 
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class WriteAheadLog:
     """The log in ``directory`` (created if missing); see the module docstring.
 
@@ -231,7 +218,7 @@ class WriteAheadLog:
             except FileExistsError:
                 raise FileExistsError(f"write-ahead log segment {os.path.join(self._path, seg.name)} "
                                       "already exists: another log writes to this directory") from None
-            _fsync_dir(self._path)
+            fsio.fsync_dir(self._path)
         else:
             fsio.makedirs(fsio.join(self.directory, seg.name))
         self._active = seg
