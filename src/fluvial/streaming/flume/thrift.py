@@ -193,7 +193,7 @@ def decode_call(frame: bytes, protocol: str = "compact") -> ThriftCall:
                                f"{type(exc).__name__}: {exc}") from exc
     if reader.left:
         raise ThriftInputError(f"{reader.left} bytes left over after the {method} message of {len(frame)} bytes")
-    raw_events = [args.event] if method == "append" else args.events
+    raw_events = args.events if method == "appendBatch" else (None if args.event is None else [args.event])
     if raw_events is None:
         raise ThriftInputError(f"{method} call without its argument (field 1)")
     events = []
