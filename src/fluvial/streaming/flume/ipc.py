@@ -315,7 +315,7 @@ class ClientSession:
         if not self.established:
             out.append(_write(HANDSHAKE_REQUEST, {
                 "clientHash": self.local.hash, "clientProtocol": self.local.text if with_text else None,
-                "serverHash": self.remote_hash or self.local.hash, "meta": None}))
+                "serverHash": self.remote_hash or self.local.hash, "meta": {}}))
         out.append(_EMPTY_META)
         out.append(encode_string(name))
         out.append(_write(self.local.messages[name].request, params))
