@@ -70,3 +70,38 @@ def test_stop_iteration_from_user_code_is_an_error_not_the_end_of_the_partition(
     run = compile_steps((RecordStep("map", stop),))
     with pytest.raises(RuntimeError, match="StopIteration"):
         list(run(0, iter([1, 2])))
+
+
+def _fold(records: list, create, merge) -> list:
+    acc: dict = {}
+    for k, v in records:
+        acc[k] = create(v) if k not in acc else merge(acc[k], v)
+    return list(acc.items())
+
+
+@pytest.mark.parametrize("pair,create,merge,counted", [
+    (lambda w: (w, 1), identity, add, True),
+    (lambda w: (w, 1), lambda x: x, lambda a, b: a + b, True),
+    (lambda w: (w, 1.0), identity, add, False),        # not the int 1
+    (lambda w: (w, True), identity, add, False),       # bool, not int
+    (lambda w: (w, 2), identity, add, False),
+    (lambda w: (w, 1), identity, lambda a, b: b + a, False),
+    (lambda w: (w, 1), lambda x: x * 10, add, False),
+])
+@settings(max_examples=25, deadline=None)
+@given(lines=st.lists(st.lists(st.sampled_from(["a", "b", "c", "dd", ""]), max_size=6).map(" ".join), max_size=20))
+def test_word_count_shape_is_counted_in_C_with_the_same_result(pair, create, merge, counted, lines):
+    from fluvial.core import pipeline
+    steps = (RecordStep("flatMap", str.split), RecordStep("map", pair), CombineStep(create, merge))
+    got = list(compile_steps(steps)(0, iter(lines)))
+    words = [pair(w) for line in lines for w in line.split()]
+    expected = _fold(words, create, merge)
+    assert got == expected
+    assert [type(v) for _, v in got] == [type(v) for _, v in expected]
+    assert (("count", ("flatMap",)) in pipeline._FACTORIES) or not counted
+
+
+def test_counting_an_unhashable_key_fails_like_the_dict_loop():
+    steps = (RecordStep("map", lambda w: (w, 1)), CombineStep(identity, add))
+    with pytest.raises(TypeError, match="unhashable"):
+        list(compile_steps(steps)(0, iter([["a"]])))

@@ -17,10 +17,16 @@ the shape of the run, so each shape is compiled once per process.
 from __future__ import annotations
 
 import operator
+import types
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from .shuffle import identity
+
+try:
+    from collections import _count_elements  # type: ignore[attr-defined]  # Counter's C loop
+except ImportError:  # pragma: no cover - other Python implementations
+    _count_elements = None
 
 
 @dataclass(frozen=True)
@@ -78,9 +84,15 @@ def compile_steps(steps: tuple) -> Callable[[int, Iterator], Iterable]:
 
 
 def _compile_run(run: list[RecordStep], combine: CombineStep | None) -> Callable[[int, Iterator], Iterable]:
-    shape = (tuple(s.kind for s in run),
-             None if combine is None else combine.create is identity,
-             combine is not None and combine.merge is operator.add)
+    adds = combine is not None and _is_add(combine.merge)
+    same = combine is not None and _is_identity(combine.create)
+    if adds and same and _counts(run):
+        shape: tuple = ("count", tuple(s.kind for s in run[:-1]))
+        factory = _FACTORIES.get(shape)
+        if factory is None:
+            factory = _FACTORIES[shape] = _build_counting_factory(shape[1])
+        return factory(*[s.f for s in run[:-1]], _count_elements)
+    shape = (tuple(s.kind for s in run), None if combine is None else same, adds)
     factory = _FACTORIES.get(shape)
     if factory is None:
         factory = _FACTORIES[shape] = _build_factory(*shape)
@@ -88,6 +100,76 @@ def _compile_run(run: list[RecordStep], combine: CombineStep | None) -> Callable
     if combine is not None:
         args += [combine.create, combine.merge]
     return factory(*args)
+
+
+def _code_of(f: Callable) -> bytes:
+    return f.__code__.co_code  # type: ignore[attr-defined]
+
+
+_PAIR_WITH_ONE = _code_of(lambda x: (x, 1))
+_SAME = _code_of(lambda x: x)
+_PLUS = _code_of(lambda a, b: a + b)
+
+
+def _plain(f: Any, argcount: int) -> bool:
+    """A Python function of exactly ``argcount`` positional parameters, no closure."""
+    code = getattr(f, "__code__", None)
+    return (isinstance(f, types.FunctionType) and code is not None and code.co_argcount == argcount
+            and not code.co_kwonlyargcount and f.__closure__ is None
+            and not code.co_flags & 0x0C)  # no *args / **kwargs
+
+
+def _is_identity(create: Callable) -> bool:
+    """``identity`` or a function whose whole body is ``return x``."""
+    return create is identity or (_plain(create, 1) and _code_of(create) == _SAME)
+
+
+def _is_add(merge: Callable) -> bool:
+    """``operator.add`` or a function whose whole body is ``return a + b``."""
+    return merge is operator.add or (_plain(merge, 2) and _code_of(merge) == _PLUS)
+
+
+def _pairs_with_one(f: Callable) -> bool:
+    """A function whose whole body is ``return (x, 1)`` (the int 1)."""
+    if not (_plain(f, 1) and _code_of(f) == _PAIR_WITH_ONE):
+        return False
+    one = f.__code__.co_consts[1]  # type: ignore[attr-defined]
+    return type(one) is int and one == 1
+
+
+def _counts(run: list[RecordStep]) -> bool:
+    """``[..., flatMap(f)] + map(x -> (x, 1))`` then a sum per key: counting
+    the elements ``f`` yields, which C does (``collections.Counter``'s helper)
+    with exactly the same result: keys in first-seen order, int counts."""
+    return (_count_elements is not None and bool(run) and run[-1].kind == "map"
+            and _pairs_with_one(run[-1].f) and (len(run) == 1 or run[-2].kind == "flatMap"))
+
+
+def _build_counting_factory(kinds: tuple[str, ...]) -> Callable[..., Any]:
+    params = [f"f{i}" for i in range(len(kinds))] + ["count"]
+    body = ["def run(split, it):", "    acc = {}"]
+    if not kinds:
+        body.append("    count(acc, it)")
+    else:
+        body.append("    for x0 in it:")
+        depth, var = 2, "x0"
+        for i, kind in enumerate(kinds[:-1]):
+            pad, nxt = "    " * depth, f"x{i + 1}"
+            if kind == "map":
+                body.append(f"{pad}{nxt} = f{i}({var})")
+            elif kind == "flatMap":
+                body.append(f"{pad}for {nxt} in f{i}({var}):")
+                depth += 1
+            else:
+                body += [f"{pad}if not f{i}({var}):", f"{pad}    continue"]
+                nxt = var
+            var = nxt
+        body.append(f"{'    ' * depth}count(acc, f{len(kinds) - 1}({var}))")
+    body.append("    return iter(acc.items())")
+    source = f"def factory({', '.join(params)}):\n" + "\n".join("    " + line for line in body) + "\n    return run\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<fluvial pipeline count {'/'.join(kinds)}>", "exec"), namespace)
+    return namespace["factory"]
 
 
 def _build_factory(kinds: tuple[str, ...], identity_create: bool | None, adds: bool) -> Callable[..., Any]:
