@@ -281,11 +281,12 @@ class _Server:
             self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self.listener.bind(addr)
             self.listener.listen(64)
-        except OSError:
+        except OSError as exc:
             self.listener.close()
             self._wake_r.close()
             self._wake_w.close()
-            raise
+            raise OSError(exc.errno, f"Thrift receiver cannot listen on {receiver.host}:{receiver.port}: "
+                                     f"{exc.strerror or exc}") from exc
         self.port = self.listener.getsockname()[1]
         self.thread = threading.Thread(target=self._accept_loop, daemon=True,
                                        name=f"fluvial-thrift-accept-{receiver.streamId}")
