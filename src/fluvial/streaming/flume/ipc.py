@@ -24,13 +24,22 @@ from typing import Any
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.schema import to_parsing_canonical_form
 
-__all__ = ["Protocol", "ProtocolError", "RemoteError", "ServerSession", "ClientSession", "Call",
+__all__ = ["Protocol", "ProtocolError", "UnknownMessageError", "RemoteError", "ServerSession", "ClientSession", "Call",
            "AVRO_SOURCE_PROTOCOL", "SPARK_FLUME_PROTOCOL", "HANDSHAKE_REQUEST", "HANDSHAKE_RESPONSE",
            "read_long", "encode_long", "encode_string"]
 
 
 class ProtocolError(ValueError):
     """The peer sent something that is not a valid call or response of the protocol."""
+
+
+class UnknownMessageError(ProtocolError):
+    """A call of a message the protocol does not have; ``handshake`` is what
+    the response (a system error) must start with."""
+
+    def __init__(self, message: str, handshake: bytes) -> None:
+        super().__init__(message)
+        self.handshake = handshake
 
 
 class RemoteError(RuntimeError):
@@ -246,8 +255,8 @@ class ServerSession:
         ours = self.local.messages.get(name)
         theirs = remote.messages.get(name)
         if ours is None or theirs is None:
-            raise ProtocolError(f"unknown message {name[:100]!r} (protocol {self.local.name} has "
-                                f"{', '.join(sorted(self.local.messages))})")
+            raise UnknownMessageError(f"unknown message {name[:100]!r} (protocol {self.local.name} has "
+                                      f"{', '.join(sorted(self.local.messages))})", handshake)
         try:
             if theirs.request_form == ours.request_form:
                 params, end = _read(ours.request, payload, pos)

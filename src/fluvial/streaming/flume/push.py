@@ -43,7 +43,7 @@ from typing import Any, Sequence
 from ...core.storage import StorageLevel
 from ..sources.receiver import Receiver
 from ..sources.supervisor import ReceiverStoppedError
-from .ipc import AVRO_SOURCE_PROTOCOL, Call, Protocol, ProtocolError, ServerSession
+from .ipc import AVRO_SOURCE_PROTOCOL, Call, Protocol, ProtocolError, ServerSession, UnknownMessageError
 from .netty import Deflater, FrameLimits, FramingError, Inflater, PackReader, encode_pack
 
 log = logging.getLogger("fluvial.streaming.flume")
@@ -251,14 +251,13 @@ class FlumePushReceiver(Receiver):
                  deflater: Deflater | None) -> bytes:
         try:
             call = session.read_request(payload)
-        except ProtocolError as exc:
-            if session.established and str(exc).startswith("unknown message"):
-                reply = ServerSession.error_response(b"", f"org.apache.avro.AvroRuntimeException: {exc}")
-                packed = encode_pack(serial, [reply])
-                try:
-                    sock.sendall(deflater.wrap(packed) if deflater is not None else packed)
-                except OSError:
-                    pass
+        except UnknownMessageError as exc:   # answered (as Java does) before the connection is dropped
+            reply = ServerSession.error_response(exc.handshake, f"org.apache.avro.AvroRuntimeException: {exc}")
+            packed = encode_pack(serial, [reply])
+            try:
+                sock.sendall(deflater.wrap(packed) if deflater is not None else packed)
+            except OSError:
+                pass
             raise
         if isinstance(call, bytes):
             return call

@@ -1,0 +1,158 @@
+"""FlumeUtils.createStream: the Avro push receiver against a real non-fluvial
+peer (avsc playing Flume's AvroSink) and against hand-made bad input."""
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+
+import pytest
+
+from fluvial.streaming import StreamingContext
+from fluvial.streaming.flume import FlumeUtils
+from fluvial.testing import ListSink, ManualClock
+
+from avro_bytes import FLUME_HASH, HS_BOTH, OK, call, event, handshake_request, pack, s
+from flume_peers import RawClient, ReceiverErrors, avro_sink, bound_port, needs_avsc
+
+from support import wait_until
+
+
+@pytest.fixture
+def push(sc):
+    """A started context with one push stream per setting; yields a namespace."""
+    ssc = StreamingContext(sc, 1, clock=ManualClock())
+    errors = ReceiverErrors()
+    ssc.addStreamingListener(errors)
+
+    class Streams:
+        pass
+    st = Streams()
+    st.ssc, st.errors = ssc, errors
+    st.plain = FlumeUtils.createStream(ssc, "127.0.0.1", 0, maxFrameBytes=4096, maxBuffersPerFrame=16)
+    st.deflate = FlumeUtils.createStream(ssc, "127.0.0.1", 0, enableDecompression=True, bodyDecoder=bytes)
+    st.guarded = FlumeUtils.createStream(ssc, "127.0.0.1", 0, allowedClients=["10.0.0.0/8", "::1"])
+    st.sinks = {name: ListSink(getattr(st, name)) for name in ("plain", "deflate", "guarded")}
+    ssc.start()
+    st.port = {name: bound_port(getattr(st, name)) for name in ("plain", "deflate", "guarded")}
+    yield st
+    ssc.stop(stopSparkContext=False)
+
+
+def received(st, name: str) -> list:
+    st.ssc.clock.advance(1)
+    return [r for b in st.sinks[name].batches for r in b]
+
+
+def expected_events(n: int) -> list:
+    return [({"seq": str(i), "src": "avsc"}, f"event-{i}") for i in range(n)]
+
+
+@needs_avsc
+@pytest.mark.parametrize("doc", [False, True], ids=["hash-equal", "doc-bearing"])
+def test_avsc_sink_batches_are_answered_ok_and_arrive_in_order_with_headers(push, doc):
+    lines = avro_sink(push.port["plain"], 4, 25, *(["--doc"] if doc else []))
+    assert [l["status"] for l in lines if "status" in l] == ["OK"] * 5
+    assert received(push, "plain") == expected_events(101)
+
+
+@needs_avsc
+def test_avsc_sink_with_deflate_delivers_binary_bodies(push):
+    lines = avro_sink(push.port["deflate"], 3, 10, "--deflate", "--binary", "--doc")
+    assert [l["status"] for l in lines if "status" in l] == ["OK"] * 4
+    got = received(push, "deflate")
+    assert [b for _, b in got] == [struct.pack(">I", i) + b"\xff" for i in range(31)]
+
+
+def first_request(body: bytes) -> bytes:
+    return handshake_request(FLUME_HASH, None, FLUME_HASH) + body
+
+
+def test_frame_split_into_single_bytes_gets_the_serial_echoed_and_ok(push):
+    c = RawClient(push.port["plain"])
+    try:
+        wire = pack(41, first_request(call("append", b"")), b"", event({"k": "v"}, b"one"))
+        for i in range(len(wire)):
+            c.send(wire[i:i + 1])
+        reply = pack(41, HS_BOTH + OK)
+        assert c.recv_exactly(len(reply)) == reply
+        c.send(pack(42, call("appendBatch", b"\x04" + event({}, b"two") + event({}, b"three") + b"\x00")))
+        assert c.recv_exactly(len(pack(42, OK))) == pack(42, OK)     # established: no handshake now
+    finally:
+        c.close()
+    assert received(push, "plain") == [({"k": "v"}, "one"), ({}, "two"), ({}, "three")]
+
+
+BAD_INPUT = {
+    "garbage": (lambda: b"GET / HTTP/1.1\r\nHost: fluvial\r\n\r\n", "a frame announces"),
+    "absurd buffer count": (lambda: struct.pack(">ii", 1, 1 << 30), "announces 1073741824 buffers"),
+    "absurd buffer length": (lambda: struct.pack(">iii", 1, 1, 1 << 30), "maxFrameBytes=4096"),
+    "not a handshake": (lambda: pack(1, b"\xff" * 40), "not an Avro handshake"),
+    "unknown message": (lambda: pack(1, first_request(call("drop", b""))), "unknown message 'drop'"),
+    "bad parameters": (lambda: pack(1, first_request(call("append", b"\x05"))), "parameters of 'append'"),
+    "closed mid-frame": (lambda: pack(1, first_request(call("append", event({}, b"lost"))))[:-3],
+                         "closed in the middle of a frame"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUT))
+def test_bad_input_drops_only_that_connection_and_names_the_peer(push, case):
+    make, fragment = BAD_INPUT[case]
+    good = RawClient(push.port["plain"])
+    bad = RawClient(push.port["plain"])
+    try:
+        good.send(pack(1, first_request(call("append", event({}, b"before")))))
+        assert good.recv_exactly(len(pack(1, HS_BOTH + OK))) == pack(1, HS_BOTH + OK)
+        bad.send(make())
+        if case == "closed mid-frame":
+            bad.sock.shutdown(socket.SHUT_WR)
+        if case == "unknown message":     # answered with an Avro system error first
+            head = bad.recv_exactly(8 + 4 + len(HS_BOTH) + 3)
+            assert head[12:12 + len(HS_BOTH) + 3] == HS_BOTH + b"\x00\x01\x00"
+        assert bad.closed_by_server()
+        message = push.errors.wait_for(fragment)
+        assert f"connection from {bad.peer}" in message
+        good.send(pack(2, call("append", event({}, b"after"))))
+        assert good.recv_exactly(len(pack(2, OK))) == pack(2, OK)
+    finally:
+        good.close()
+        bad.close()
+    assert received(push, "plain") == [({}, "before"), ({}, "after")]
+
+
+def test_client_outside_the_allow_list_is_disconnected_and_reported(push):
+    c = RawClient(push.port["guarded"])
+    try:
+        c.send(pack(1, first_request(call("append", event({}, b"nope")))))
+        assert c.closed_by_server()
+    finally:
+        c.close()
+    assert "not in allowedClients" in push.errors.wait_for(f"connection from {c.peer} refused")
+    assert received(push, "guarded") == []
+
+
+def test_server_binds_only_to_the_given_address(push):
+    port = push.port["plain"]
+    others = [a for a in {ai[4][0] for ai in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+              if not a.startswith("127.")]
+    for addr in others:
+        with pytest.raises(OSError):
+            socket.create_connection((addr, port), timeout=2).close()
+    sock = push.plain.getReceiver()._listener
+    assert sock.getsockname()[0] == "127.0.0.1"
+
+
+def test_many_concurrent_connections_are_served_independently(push):
+    def send(k: int) -> None:
+        c = RawClient(push.port["plain"])
+        try:
+            c.send(pack(k, first_request(call("appendBatch", b"\x02" + event({"c": str(k)}, b"x") + b"\x00"))))
+            assert c.recv_exactly(len(pack(k, HS_BOTH + OK))) == pack(k, HS_BOTH + OK)
+        finally:
+            c.close()
+    threads = [threading.Thread(target=send, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(h["c"] for h, _ in received(push, "plain")) == [str(k) for k in range(8)]
