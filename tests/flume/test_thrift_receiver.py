@@ -10,10 +10,11 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
+import threading
 import socket
 import struct
-import threading
 
+import cloudpickle
 import pytest
 import thriftpy2
 from thrift.protocol.TBinaryProtocol import TBinaryProtocol, TBinaryProtocolAccelerated
@@ -66,13 +67,19 @@ class Errors(StreamingListener):
 class Running:
     """A started context with one Thrift stream on 127.0.0.1 (ephemeral port)."""
 
-    def __init__(self, sc, protocol: str = "compact", checkpoint: str | None = None, **options) -> None:
+    def __init__(self, sc, protocol: str = "compact", checkpoint: str | None = None, receiver=None,
+                 first_output=None, **options) -> None:
         self.clock = ManualClock()
         self.ssc = StreamingContext(sc, 1, clock=self.clock)
         if checkpoint is not None:
             self.ssc.checkpoint(checkpoint)
-        self.stream = create_thrift_stream(self.ssc, "127.0.0.1", 0, protocol, **options)
+        if receiver is not None:
+            self.stream = self.ssc.receiverStream(receiver)
+        else:
+            self.stream = create_thrift_stream(self.ssc, "127.0.0.1", 0, protocol, **options)
         self.rx = self.stream.getReceiver()
+        if first_output is not None:
+            self.stream.foreachRDD(first_output)
         self.sink = ListSink(self.stream)
         self.events = Errors()
         self.ssc.addStreamingListener(self.events)
@@ -335,6 +342,49 @@ def test_failed_while_another_request_waits_for_the_rate_limit_and_when_the_stre
     finally:
         r.stop()
     assert [rec for batch in r.sink.batches for rec in batch] == expected(5, "first")
+
+
+def test_failed_while_another_request_waits_for_block_queue_space(sc):
+    gate = threading.Event()
+    sc._conf.set("spark.streaming.blockQueueSize", "1")
+    try:
+        r = Running(sc, "compact", first_output=lambda rdd: gate.wait(30))   # the job thread stalls
+    finally:
+        sc._conf.set("spark.streaming.blockQueueSize", "10")
+    try:
+        blocks = r.ssc._receiver_tracker.supervisors[r.stream.id].blocks
+        with apache_client(r.port, TCompactProtocol) as a, apache_client(r.port, TCompactProtocol) as b, \
+                apache_client(r.port, TCompactProtocol) as c:
+            for t, tag in ((1000, "a"), (2000, "b")):           # batch 1000 is stuck, batch 2000 queued behind
+                assert a.appendBatch(flume_events(1, tag)) == Status.OK
+                r.clock.set_time(t)
+                wait_until(lambda: r.ssc._scheduler.last_generated == t, f"batch {t} to be generated")
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                pending = pool.submit(b.appendBatch, flume_events(1, "waits"))
+                assert blocks.wait_for_blocked_producer(10)
+                assert c.appendBatch(flume_events(1, "refused")) == Status.FAILED
+                gate.set()                                      # batch 1000 completes: room for one block
+                assert pending.result(10) == Status.OK
+            r.clock.advance(1)
+    finally:
+        gate.set()
+        r.stop()
+    assert [rec for batch in r.sink.batches for rec in batch] == (
+        expected(1, "a") + expected(1, "b") + expected(1, "waits"))
+
+
+def test_a_running_receiver_pickles_with_its_configuration_only_and_serves_after_restore(sc):
+    with running(sc, "binary", allowedClients="127.0.0.1", maxFrameBytes=1000, onDecodeError="skip",
+                 bodyDecoder=bytes.hex) as r:
+        blob = cloudpickle.dumps(r.rx)                      # sockets and threads are left out
+    restored = cloudpickle.loads(blob)
+    assert restored._server is None and restored.boundPort is None and restored.isStopped()
+    assert (restored.protocol, restored.maxFrameBytes, restored.allowedClients, restored.onDecodeError) == (
+        "binary", 1000, ["127.0.0.1"], "skip")
+    with running(sc, receiver=restored) as r2:
+        with apache_client(r2.port, TBinaryProtocol) as client:
+            assert client.append(ThriftFlumeEvent({"k": "v"}, b"\x01\x02")) == Status.OK
+        assert r2.batch() == [({"k": "v"}, "0102")]
 
 
 def test_with_the_write_ahead_log_ok_comes_after_the_events_are_in_the_log(sc, tmp_path):

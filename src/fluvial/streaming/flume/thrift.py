@@ -271,6 +271,7 @@ class _Server:
     def __init__(self, receiver: "ThriftReceiver") -> None:
         self.r = receiver
         self.stopping = False
+        self._closed = threading.Event()
         self._lock = threading.Lock()
         self._conns: dict[socket.socket, threading.Thread] = {}
         self._wake_r, self._wake_w = socket.socketpair()
@@ -301,8 +302,10 @@ class _Server:
                         return
                     try:
                         conn, peer = self.listener.accept()
-                    except OSError as exc:
+                    except OSError as exc:      # e.g. out of file descriptors: back off, keep serving
                         log.warning("Thrift receiver %s: accept failed: %s", self.r.address, exc)
+                        if self._closed.wait(0.1):
+                            return
                         continue
                     self._admit(conn, peer)
 
@@ -333,6 +336,7 @@ class _Server:
         """Stop accepting, wake every reader, wait for the connection threads
         (a request being stored is answered first)."""
         self.stopping = True
+        self._closed.set()
         try:
             self._wake_w.send(b"x")
         except OSError:
@@ -412,7 +416,7 @@ class _Server:
 class ThriftReceiver(Receiver):
     """Flume ``ThriftSourceProtocol`` server; see the module docstring for its guarantees."""
 
-    _transient = ("_server", "_lock")
+    _transient = ("_server", "_lock", "boundPort")
 
     def __init__(self, hostname: str, port: int, protocol: str = "compact",
                  bodyDecoder: Callable[[bytes], Any] = utf8_decoder, *, maxFrameBytes: int = DEFAULT_MAX_FRAME_BYTES,
