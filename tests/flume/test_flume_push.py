@@ -8,8 +8,8 @@ import threading
 
 import pytest
 
-from fluvial.streaming import StreamingContext
-from fluvial.streaming.flume import FlumeUtils
+from fluvial.streaming import BatchFailedError, StreamingContext
+from fluvial.streaming.flume import FlumeDecodeError, FlumeUtils
 from fluvial.testing import ListSink, ManualClock
 
 from avro_bytes import FLUME_HASH, HS_BOTH, OK, call, event, handshake_request, pack, s
@@ -156,3 +156,63 @@ def test_many_concurrent_connections_are_served_independently(push):
     for t in threads:
         t.join()
     assert sorted(h["c"] for h, _ in received(push, "plain")) == [str(k) for k in range(8)]
+
+
+def send_batch(port: int, events: list[tuple[dict, bytes]]) -> bytes:
+    """One appendBatch on a new connection; the reply pack's payload."""
+    c = RawClient(port)
+    try:
+        body = b"".join(event(h, b) for h, b in events)
+        c.send(pack(1, first_request(call("appendBatch", bytes([2 * len(events)]) + body + b"\x00"))))
+        return c.recv_exactly(len(pack(1, HS_BOTH + OK)))[12:]
+    finally:
+        c.close()
+
+
+MIXED = [({"id": "a"}, b"fine"), ({"id": "bad", "host": "web1"}, b"\xff\xfe not utf-8"), ({"id": "c"}, b"also")]
+
+
+def test_undecodable_body_fails_the_batch_naming_its_headers_and_position(sc):
+    ssc = StreamingContext(sc, 1, clock=ManualClock())
+    stream = FlumeUtils.createStream(ssc, "127.0.0.1", 0)
+    sink = ListSink(stream)
+    ssc.start()
+    try:
+        assert send_batch(bound_port(stream), MIXED) == HS_BOTH + OK
+        ssc.clock.advance(1)
+        with pytest.raises(BatchFailedError) as info:
+            ssc.awaitTermination(10)
+        cause = info.value.__cause__
+        assert isinstance(cause, FlumeDecodeError)
+        assert (cause.headers, cause.block, cause.index) == ({"id": "bad", "host": "web1"}, 0, 1)
+        assert "event 1 of block 0 in batch" in str(cause) and "UnicodeDecodeError" in str(cause)
+        assert "'host': 'web1'" in str(cause) and "onDecodeError='skip'" in str(cause)
+        assert sink.batches == []
+    finally:
+        ssc.stop(stopSparkContext=False)
+
+
+def test_skip_leaves_undecodable_bodies_out_and_counts_them(sc):
+    ssc = StreamingContext(sc, 1, clock=ManualClock())
+    stream = FlumeUtils.createStream(ssc, "127.0.0.1", 0, onDecodeError="skip")
+    sink = ListSink(stream)
+    ssc.start()
+    try:
+        assert send_batch(bound_port(stream), MIXED) == HS_BOTH + OK
+        ssc.clock.advance(1)
+    finally:
+        ssc.stop(stopSparkContext=False)
+    assert sink.batches == [[({"id": "a"}, "fine"), ({"id": "c"}, "also")]]
+    assert stream.skippedEvents.value == 1
+
+
+def test_settings_are_checked_when_the_stream_is_created(sc):
+    ssc = StreamingContext(sc, 1, clock=ManualClock())
+    with pytest.raises(ValueError, match="onDecodeError must be 'fail' or 'skip', got 'ignore'"):
+        FlumeUtils.createStream(ssc, "127.0.0.1", 0, onDecodeError="ignore")
+    with pytest.raises(ValueError, match="allowedClients entry 'web-1' is not an IP address"):
+        FlumeUtils.createStream(ssc, "127.0.0.1", 0, allowedClients=["web-1"])
+    with pytest.raises(ValueError, match="maxFrameBytes must be at least 16, got 0"):
+        FlumeUtils.createStream(ssc, "127.0.0.1", 0, maxFrameBytes=0)
+    with pytest.raises(ValueError, match="port must be an int in 0..65535, got 70000"):
+        FlumeUtils.createStream(ssc, "127.0.0.1", 70000)

@@ -47,6 +47,9 @@ class FlumeDecodeError(ValueError):
         self.block = block
         self.index = index
 
+    def __reduce__(self) -> tuple:   # crosses process boundaries with its fields
+        return (type(self), (str(self), self.headers, self.batch_ms, self.block, self.index))
+
 
 def _describe(f: Callable[..., Any]) -> str:
     return getattr(f, "__qualname__", None) or getattr(f, "__name__", None) or repr(f)
