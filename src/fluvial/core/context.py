@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 import weakref
 from typing import Any, Callable, ClassVar, Iterable, Sequence, TypeVar
 
@@ -130,7 +131,7 @@ class SparkContext:
                                     self._conf.getInt("spark.ui.retainedStages", 1000))
             self._stopped = False
             self._start_time = int(time.time() * 1000)
-            self._files = FileRegistry(tempfile.mkdtemp(prefix="fluvial-files-"))
+            self._files = FileRegistry(os.path.join(tempfile.gettempdir(), f"fluvial-files-{uuid.uuid4().hex}"))
             kind = self._conf.get("spark.fluvial.executor")
             if kind is None:
                 kind = "processes" if self._cores > 1 else "inprocess"

@@ -54,7 +54,10 @@ class FileRegistry:
     """The files and archives added to one context, copied under ``root``.
 
     Guarantees (as Spark's): adding the same path again is a no-op; adding a
-    different path with an already used file name raises ValueError."""
+    different path with an already used file name raises ValueError. The
+    root directory is created (private to the user) when the first file or
+    archive is added, so a context that adds none leaves nothing behind even
+    when its process is killed."""
 
     def __init__(self, root: str) -> None:
         self.root = root
@@ -72,6 +75,7 @@ class FileRegistry:
         uri = "file:" + src
         if self._registered(self.files, name, uri, path):
             return name
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
         dest = os.path.join(self.root, name)
         if os.path.isdir(src):
             shutil.copytree(src, dest)
@@ -93,6 +97,7 @@ class FileRegistry:
         uri = "file:" + src + (f"#{alias}" if alias else "")
         if self._registered(self.archives, name, uri, path):
             return name
+        os.makedirs(self.root, mode=0o700, exist_ok=True)
         fmt = "zip" if lowered.endswith((".zip", ".jar")) else "gztar" if lowered.endswith(("gz", "tgz")) else "tar"
         shutil.unpack_archive(src, os.path.join(self.root, name), fmt)
         self.archives[name] = uri
