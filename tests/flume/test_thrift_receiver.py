@@ -4,7 +4,8 @@ TFramedTransport, compact and binary, pure and accelerated), a ``thriftpy2``
 client loading the tests' own IDL, and flumehandler's ``FlumeAgent``; every kind
 of bad input costs only its own connection; OK only once stored (and logged
 with the write-ahead log); FAILED while another request waits for the rate
-limit and when the stream stops; undecodable bodies fail or are skipped."""
+limit or block-queue space and when the stream stops; undecodable bodies fail
+their batch or are skipped and counted."""
 from __future__ import annotations
 
 import concurrent.futures
@@ -29,7 +30,8 @@ from thriftpy2.transport import TFramedTransportFactory
 from flumehandler import FlumeAgent
 from flumehandler.thrift_protocol import Client
 from flumehandler.thrift_ttypes import ThriftFlumeEvent
-from fluvial.streaming import StreamingContext, StreamingListener
+from fluvial.streaming import BatchFailedError, StreamingContext, StreamingListener
+from fluvial.streaming.flume import FlumeDecodeError, FlumeUtils
 from fluvial.streaming.flume.thrift import Status, create_thrift_stream
 from fluvial.streaming.sources.blocklog import BlockLog
 from fluvial.streaming.sources.receiver import WAL_ENABLE_KEY
@@ -288,16 +290,19 @@ def test_the_server_binds_only_to_the_given_address(sc):
 
 
 # ---------------------------------------------------------------- undecodable bodies
-def test_an_undecodable_body_fails_the_request_with_error_and_stops_the_receiver(sc):
+def test_an_undecodable_body_fails_its_batch_naming_its_headers_and_position(sc):
     with running(sc, "compact") as r:
         with apache_client(r.port, TCompactProtocol) as client:
             batch = flume_events(2) + [ThriftFlumeEvent(headers={"host": "web-3"}, body=b"caf\xe9")]
-            assert client.appendBatch(batch) == Status.ERROR
-        wait_until(lambda: r.events.errors and r.events.stopped, "the error report and the receiver's stop")
-        assert r.rx.isStopped() and r.stored() == 0          # nothing of the request was stored
-        error = r.events.errors[0]
-    assert "event 2 of 3 in appendBatch (seqid 0)" in error and "'host': 'web-3'" in error
-    assert "UnicodeDecodeError" in error and "127.0.0.1:" in error and "onDecodeError='skip'" in error
+            assert client.appendBatch(batch) == Status.OK    # stored as Flume sent it (and logged, with the WAL)
+        r.clock.advance(1)
+        with pytest.raises(BatchFailedError) as info:
+            r.ssc.awaitTermination(10)
+    cause = info.value.__cause__
+    assert isinstance(cause, FlumeDecodeError)
+    assert (cause.headers, cause.block, cause.index) == ({"host": "web-3"}, 0, 2)
+    assert "UnicodeDecodeError" in str(cause) and "onDecodeError='skip'" in str(cause)
+    assert r.sink.batches == []
 
 
 def test_undecodable_bodies_are_skipped_and_counted_when_asked(sc):
@@ -307,8 +312,7 @@ def test_undecodable_bodies_are_skipped_and_counted_when_asked(sc):
                      ThriftFlumeEvent({"n": "2"}, b"\xfe")]
             assert client.appendBatch(batch) == Status.OK
         assert r.batch() == [({"n": "1"}, "ok")]
-        assert r.rx.skippedEvents == 2
-        assert len(r.events.errors) == 2 and "event 2 of 3" in r.events.errors[1]
+        assert r.stream.skippedEvents.value == 2
         assert r.rx.isStarted()
 
 
@@ -374,17 +378,16 @@ def test_failed_while_another_request_waits_for_block_queue_space(sc):
 
 
 def test_a_running_receiver_pickles_with_its_configuration_only_and_serves_after_restore(sc):
-    with running(sc, "binary", allowedClients="127.0.0.1", maxFrameBytes=1000, onDecodeError="skip",
-                 bodyDecoder=bytes.hex) as r:
+    with running(sc, "binary", allowedClients="127.0.0.1", maxFrameBytes=1000, maxConnections=3) as r:
         blob = cloudpickle.dumps(r.rx)                      # sockets and threads are left out
     restored = cloudpickle.loads(blob)
     assert restored._server is None and restored.boundPort is None and restored.isStopped()
-    assert (restored.protocol, restored.maxFrameBytes, restored.allowedClients, restored.onDecodeError) == (
-        "binary", 1000, ["127.0.0.1"], "skip")
+    assert (restored.protocol, restored.maxFrameBytes, restored.allowedClients, restored.maxConnections) == (
+        "binary", 1000, ["127.0.0.1"], 3)
     with running(sc, receiver=restored) as r2:
         with apache_client(r2.port, TBinaryProtocol) as client:
             assert client.append(ThriftFlumeEvent({"k": "v"}, b"\x01\x02")) == Status.OK
-        assert r2.batch() == [({"k": "v"}, "0102")]
+        assert r2.batch() == [({"k": "v"}, b"\x01\x02")]    # a plain receiverStream: the raw stored bodies
 
 
 def test_with_the_write_ahead_log_ok_comes_after_the_events_are_in_the_log(sc, tmp_path):
@@ -394,10 +397,11 @@ def test_with_the_write_ahead_log_ok_comes_after_the_events_are_in_the_log(sc, t
             with apache_client(r.port, TBinaryProtocol) as client:
                 assert client.appendBatch(flume_events(3)) == Status.OK
                 logged, _ = BlockLog(r.stream.log_directory, 1000, r.stream._run_id).scan()   # read from disk
-                assert [records for _, records in logged] == [expected(3)]
+                raw = [(h, b.encode()) for h, b in expected(3)]       # the log holds the bytes Flume sent
+                assert [records for _, records in logged] == [raw]
                 assert client.append(ThriftFlumeEvent({"k": "v"}, b"one")) == Status.OK
                 logged, _ = BlockLog(r.stream.log_directory, 1000, r.stream._run_id).scan()
-                assert [records for _, records in logged] == [expected(3), [({"k": "v"}, "one")]]
+                assert [records for _, records in logged] == [raw, [({"k": "v"}, b"one")]]
             assert r.batch() == expected(3) + [({"k": "v"}, "one")]
     finally:
         sc._conf.set(WAL_ENABLE_KEY, "false")
@@ -423,6 +427,22 @@ def test_a_receiver_that_cannot_bind_reports_the_address_and_retries(sc):
     finally:
         ssc.stop(stopSparkContext=False)
         blocker.close()
+
+
+def test_flume_utils_create_thrift_stream_passes_protocol_decoder_and_options(sc):
+    ssc = StreamingContext(sc, 1, clock=ManualClock())
+    stream = FlumeUtils.createThriftStream(ssc, "127.0.0.1", 0, "binary", bodyDecoder=len, maxConnections=2)
+    sink = ListSink(stream)
+    ssc.start()
+    try:
+        rx = stream.getReceiver()
+        assert (rx.protocol, rx.maxConnections) == ("binary", 2)
+        with apache_client(rx.boundPort, TBinaryProtocol) as client:
+            assert client.appendBatch(flume_events(2)) == Status.OK
+        ssc.clock.advance(1)
+    finally:
+        ssc.stop(stopSparkContext=False)
+    assert sink.batches == [[({"seq": "0", "tag": "e"}, 3), ({"seq": "1", "tag": "e"}, 3)]]
 
 
 def test_options_are_checked_naming_the_option(sc):

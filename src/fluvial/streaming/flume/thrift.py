@@ -2,7 +2,10 @@
 
 A Flume agent's ThriftSink (or any ``ThriftRpcClient``) sends events to
 ``hostname:port``; each event becomes the record ``(headers: dict[str, str],
-bodyDecoder(body))``. Wire format as Flume's ThriftSource accepts it: framed
+bodyDecoder(body))``. The receiver stores ``(headers, body bytes)``, so the
+write-ahead log holds the bytes Flume sent, and each batch decodes bodies
+when it runs (:class:`~fluvial.streaming.flume.dstream.FlumeInputDStream`, as
+for the Avro receivers). Wire format as Flume's ThriftSource accepts it: framed
 transport (a 4-byte big-endian length before each message; Java's
 ``TFastFramedTransport``/``TFramedTransport``) carrying the compact
 (``protocol="compact"``, Flume's default) or binary protocol (``"binary"``:
@@ -39,13 +42,12 @@ Guarantees:
   ``onReceiverError``). Nothing of that request is stored; every other
   connection is served on. Header strings that are not UTF-8 are decoded
   with U+FFFD in place of bad bytes, as Flume's Java side does.
-* **Undecodable bodies.** When ``bodyDecoder`` raises, the error names the
-  peer, the method, the request's sequence id, the event's position in the
-  request and its headers. ``onDecodeError="fail"`` (default): the request is
-  answered ``ERROR``, nothing of it is stored, and the receiver stops with
-  that error (the stream gets no more input; the sink keeps the events).
-  ``"skip"``: the event is left out, reported, and counted in
-  :attr:`ThriftReceiver.skippedEvents`; the rest of the request is stored.
+* **Undecodable bodies.** When ``bodyDecoder`` raises, the
+  :class:`~fluvial.streaming.flume.dstream.FlumeDecodeError` names the batch,
+  the block and the event's index in it, and the event's headers.
+  ``onDecodeError="fail"`` (default): the batch fails with it.
+  ``"skip"``: the event is left out, logged, and counted in the stream's
+  ``skippedEvents`` accumulator.
 * **Limits.** The server binds only to ``hostname`` (port 0: an ephemeral
   port, chosen again at each restart; :attr:`ThriftReceiver.boundPort`);
   ``allowedClients`` (addresses or networks such as ``"10.0.0.0/8"``)
@@ -81,15 +83,15 @@ from thriftpy2.thrift import TApplicationException, TMessageType
 
 from ...core.storage import StorageLevel
 from ..sources.receiver import Receiver, ReceiverStoppedError
+from .dstream import FlumeInputDStream, utf8_decoder
 
 if TYPE_CHECKING:
     from ..context import StreamingContext
-    from ..dstream import DStream
 
 log = logging.getLogger("fluvial.streaming.flume")
 
 __all__ = ["FLUME_THRIFT_IDL", "Status", "ThriftCall", "ThriftInputError", "ThriftReceiver", "create_thrift_stream",
-           "decode_call", "encode_reply", "encode_exception", "utf8_decoder"]
+           "decode_call", "encode_reply", "encode_exception"]
 
 FLUME_THRIFT_IDL = """
 struct ThriftFlumeEvent {
@@ -112,13 +114,6 @@ _METHODS = {"append": (_SERVICE.append_args, _SERVICE.append_result),
 PROTOCOLS = ("compact", "binary")
 DEFAULT_MAX_FRAME_BYTES = 16_384_000      # Java TFramedTransport's default maximum frame
 _JOIN_TIMEOUT_S = 10.0
-
-
-def utf8_decoder(s: bytes | None) -> str | None:
-    """Decode UTF-8 bytes (strictly: invalid bytes raise); None stays None."""
-    if s is None:
-        return None
-    return s.decode("utf-8")
 
 
 class ThriftInputError(ValueError):
@@ -418,9 +413,9 @@ class ThriftReceiver(Receiver):
 
     _transient = ("_server", "_lock", "boundPort")
 
-    def __init__(self, hostname: str, port: int, protocol: str = "compact",
-                 bodyDecoder: Callable[[bytes], Any] = utf8_decoder, *, maxFrameBytes: int = DEFAULT_MAX_FRAME_BYTES,
-                 maxConnections: int = 64, allowedClients: Iterable[str] | None = None, onDecodeError: str = "fail",
+    def __init__(self, hostname: str, port: int, protocol: str = "compact", *,
+                 maxFrameBytes: int = DEFAULT_MAX_FRAME_BYTES, maxConnections: int = 64,
+                 allowedClients: Iterable[str] | None = None,
                  storageLevel: StorageLevel = StorageLevel.MEMORY_AND_DISK_2) -> None:  # type: ignore[attr-defined]
         if not isinstance(hostname, str) or not hostname:
             raise ValueError(f"create_thrift_stream: hostname must be a non-empty string, got {hostname!r}")
@@ -428,25 +423,18 @@ class ThriftReceiver(Receiver):
             raise ValueError(f"create_thrift_stream: port must be an integer in 0..65535, got {port!r}")
         if protocol not in PROTOCOLS:
             raise ValueError(f"create_thrift_stream: protocol must be 'compact' or 'binary', got {protocol!r}")
-        if not callable(bodyDecoder):
-            raise TypeError(f"create_thrift_stream: bodyDecoder must be callable, got {bodyDecoder!r}")
         for key, value in (("maxFrameBytes", maxFrameBytes), ("maxConnections", maxConnections)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"create_thrift_stream: {key} must be a positive integer, got {value!r}")
-        if onDecodeError not in ("fail", "skip"):
-            raise ValueError(f"create_thrift_stream: onDecodeError must be 'fail' or 'skip', got {onDecodeError!r}")
         super().__init__(storageLevel)
         self.host = hostname
         self.port = port
         self.protocol = protocol
-        self.bodyDecoder = bodyDecoder
         self.maxFrameBytes = maxFrameBytes
         self.maxConnections = maxConnections
         self.allowedClients = None if allowedClients is None else (
             [allowedClients] if isinstance(allowedClients, str) else list(allowedClients))
         self._allowed = _networks(self.allowedClients)
-        self.onDecodeError = onDecodeError
-        self.skippedEvents = 0
         self.boundPort: int | None = None
         self._server: _Server | None = None
         self._lock = threading.Lock()
@@ -486,33 +474,7 @@ class ThriftReceiver(Receiver):
             if method is None:
                 raise
             return encode_exception(method, exc.seqid, str(exc), self.protocol), str(exc)  # type: ignore[attr-defined]
-        records = self._decode_bodies(call, who)
-        if records is None:
-            return encode_reply(call.method, call.seqid, Status.ERROR, self.protocol), None
-        return encode_reply(call.method, call.seqid, self._store(records, call, who), self.protocol), None
-
-    def _decode_bodies(self, call: ThriftCall, who: str) -> list | None:
-        records = []
-        for i, (headers, body) in enumerate(call.events):
-            try:
-                records.append((headers, self.bodyDecoder(body)))
-            except Exception as exc:  # noqa: BLE001 - any decoder failure is reported with the event's position
-                where = (f"cannot decode the body of event {i} of {len(call.events)} in {call.method} "
-                         f"(seqid {call.seqid}) from {who} with {getattr(self.bodyDecoder, '__qualname__', self.bodyDecoder)}"
-                         f": {type(exc).__name__}: {exc}; headers {headers!r}, body {body[:32]!r}"
-                         f"{'...' if len(body) > 32 else ''}")
-                if self.onDecodeError == "skip":
-                    with self._lock:
-                        self.skippedEvents += 1
-                    self.reportError(f"Thrift receiver {self.address}: {where}; event skipped (onDecodeError='skip')",
-                                     exc)
-                    continue
-                message = (f"Thrift receiver {self.address}: {where}; nothing of the request stored, answered ERROR, "
-                           "receiver stopped (onDecodeError='skip' leaves such events out)")
-                threading.Thread(target=self.stop, args=(message, exc), daemon=True,
-                                 name=f"fluvial-thrift-stop-{self.streamId}").start()
-                return None
-        return records
+        return encode_reply(call.method, call.seqid, self._store(call.events, call, who), self.protocol), None
 
     def _store(self, records: list, call: ThriftCall, who: str) -> int:
         """Store the request's records as one block; the status to answer."""
@@ -536,16 +498,17 @@ class ThriftReceiver(Receiver):
 
 
 def create_thrift_stream(ssc: "StreamingContext", hostname: str, port: int, protocol: str = "compact",
-                         bodyDecoder: Callable[[bytes], Any] = utf8_decoder, **options: Any) -> "DStream":
+                         bodyDecoder: Callable[[bytes], Any] = utf8_decoder, **options: Any) -> FlumeInputDStream:
     """A stream of ``(headers, bodyDecoder(body))`` for every event Flume
     ThriftSinks send to ``hostname:port`` (see the module docstring).
 
     ``options``: ``maxFrameBytes`` (default 16,384,000), ``maxConnections``
     (64), ``allowedClients`` (addresses/networks; default any),
-    ``onDecodeError`` (``"fail"`` or ``"skip"``), ``storageLevel``."""
+    ``onDecodeError`` (``"fail"``, the default, or ``"skip"``), ``storageLevel``."""
     known = {"maxFrameBytes", "maxConnections", "allowedClients", "onDecodeError", "storageLevel"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"create_thrift_stream: unknown option(s) {', '.join(unknown)}; "
                         f"known: {', '.join(sorted(known))}")
-    return ssc.receiverStream(ThriftReceiver(hostname, port, protocol, bodyDecoder, **options))
+    on_decode_error = options.pop("onDecodeError", "fail")
+    return FlumeInputDStream(ssc, ThriftReceiver(hostname, port, protocol, **options), bodyDecoder, on_decode_error)
