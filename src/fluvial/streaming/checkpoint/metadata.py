@@ -89,9 +89,14 @@ class _CheckpointPickler(cloudpickle.Pickler):
         return super().reducer_override(obj)
 
 
+@functools.cache
+def _streaming_context_type() -> type:
+    from ..context import StreamingContext  # the context imports this module
+    return StreamingContext
+
+
 def _is_streaming_context(obj: Any) -> bool:
-    from ..context import StreamingContext
-    return isinstance(obj, StreamingContext)
+    return isinstance(obj, _streaming_context_type())
 
 
 def _durable_path(rdd: RDD) -> str:
