@@ -78,6 +78,9 @@ def snapshot_fluvial(ref: str, workdir: str) -> tuple[str, str]:
     if archive.returncode != 0:
         sys.exit(f"git archive {sha} src failed: {archive.stderr.decode(errors='replace')}")
     subprocess.run(["tar", "-x", "-C", dest], input=archive.stdout, check=True)
+    # byte-compile, as pip does for an installed package (and as PySpark's is):
+    # with PYTHONDONTWRITEBYTECODE set, every run would otherwise compile from source
+    subprocess.run([sys.executable, "-m", "compileall", "-q", dest], check=True)
     return os.path.join(dest, "src"), sha
 
 
