@@ -14,6 +14,7 @@ import pytest
 
 from fluvial.streaming import StreamingListener
 
+from avro_bytes import FLUME_HASH, HS_BOTH, OK, call, event, handshake_request, pack
 from support import wait_until
 
 HERE = Path(__file__).parent
@@ -120,3 +121,18 @@ class RawClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def first_request(body: bytes) -> bytes:
+    return handshake_request(FLUME_HASH, None, FLUME_HASH) + body
+
+
+def send_batch(port: int, events: list[tuple[dict, bytes]]) -> bytes:
+    """One appendBatch on a new connection; the reply pack's payload."""
+    c = RawClient(port)
+    try:
+        body = b"".join(event(h, b) for h, b in events)
+        c.send(pack(1, first_request(call("appendBatch", bytes([2 * len(events)]) + body + b"\x00"))))
+        return c.recv_exactly(len(pack(1, HS_BOTH + OK)))[12:]
+    finally:
+        c.close()

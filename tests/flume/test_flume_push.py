@@ -12,10 +12,9 @@ from fluvial.streaming import BatchFailedError, StreamingContext
 from fluvial.streaming.flume import FlumeDecodeError, FlumeUtils
 from fluvial.testing import ListSink, ManualClock
 
-from avro_bytes import FLUME_HASH, HS_BOTH, OK, call, event, handshake_request, pack, s
-from flume_peers import RawClient, ReceiverErrors, avro_sink, bound_port, needs_avsc
+from avro_bytes import HS_BOTH, OK, call, event, pack
+from flume_peers import RawClient, ReceiverErrors, avro_sink, bound_port, first_request, needs_avsc, send_batch
 
-from support import wait_until
 
 
 @pytest.fixture
@@ -62,10 +61,6 @@ def test_avsc_sink_with_deflate_delivers_binary_bodies(push):
     assert [l["status"] for l in lines if "status" in l] == ["OK"] * 4
     got = received(push, "deflate")
     assert [b for _, b in got] == [struct.pack(">I", i) + b"\xff" for i in range(31)]
-
-
-def first_request(body: bytes) -> bytes:
-    return handshake_request(FLUME_HASH, None, FLUME_HASH) + body
 
 
 def test_frame_split_into_single_bytes_gets_the_serial_echoed_and_ok(push):
@@ -156,17 +151,6 @@ def test_many_concurrent_connections_are_served_independently(push):
     for t in threads:
         t.join()
     assert sorted(h["c"] for h, _ in received(push, "plain")) == [str(k) for k in range(8)]
-
-
-def send_batch(port: int, events: list[tuple[dict, bytes]]) -> bytes:
-    """One appendBatch on a new connection; the reply pack's payload."""
-    c = RawClient(port)
-    try:
-        body = b"".join(event(h, b) for h, b in events)
-        c.send(pack(1, first_request(call("appendBatch", bytes([2 * len(events)]) + body + b"\x00"))))
-        return c.recv_exactly(len(pack(1, HS_BOTH + OK)))[12:]
-    finally:
-        c.close()
 
 
 MIXED = [({"id": "a"}, b"fine"), ({"id": "bad", "host": "web1"}, b"\xff\xfe not utf-8"), ({"id": "c"}, b"also")]

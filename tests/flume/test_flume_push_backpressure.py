@@ -11,9 +11,8 @@ from fluvial.streaming.flume import FlumeUtils
 from fluvial.testing import ListSink, ManualClock
 
 from avro_bytes import FAILED, HS_BOTH, OK
-from flume_peers import ReceiverErrors, bound_port
+from flume_peers import ReceiverErrors, bound_port, send_batch
 from support import make_context, wait_until
-from test_flume_push import send_batch
 
 
 @pytest.fixture(scope="module")
