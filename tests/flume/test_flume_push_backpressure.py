@@ -36,7 +36,8 @@ def test_request_not_stored_within_store_timeout_is_answered_failed(sc):
         assert send_batch(port, events[50:]) == HS_BOTH + FAILED  # ...and the next waits 5 s of manual time
         assert "5 events from 127.0.0.1:" in errors.wait_for("not stored within storeTimeout=0.3 s")
         ssc.clock.advance(10)       # batch 1 takes the first 50; the limiter lets the pending store go
-        wait_until(lambda: stream.getReceiver()._supervisor.blocks.pending_records() == 5, "the late store")
+        blocks = stream.getReceiver()._supervisor.blocks
+        wait_until(lambda: sum(map(len, sink.batches)) + blocks.pending_records() == 55, "the late store")
         ssc.clock.advance(1)
     finally:
         ssc.stop(stopSparkContext=False)
