@@ -21,6 +21,11 @@ Guarantees:
   ``spark.streaming.receiver.writeAheadLog.enable=true`` that is after the
   block is durably in the write-ahead log — so a sink that gets ``OK`` may
   forget the events. Events of one request stay in order in one block.
+  Across a driver crash, with the log on, every event answered ``OK`` is
+  processed by the context ``StreamingContext.getOrCreate`` recovers
+  (exactly once with idempotent output, once the sink's resends of
+  unanswered requests are counted); without the log, events stored but not
+  yet processed are lost with the driver, as for every receiver.
 * **FAILED means not stored; the sink retries.** The answer is ``FAILED``,
   with nothing of the request stored, when the receiver is stopping or
   stopped, when storing raised (e.g. the log could not be written), or when
@@ -71,7 +76,6 @@ import ipaddress
 import logging
 import selectors
 import socket
-import struct
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -254,10 +258,6 @@ def _networks(allowed: Iterable[str] | None) -> tuple | None:
 def _addr(peer: Any) -> str:
     host, port = peer[0], peer[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-class _ClientGone(Exception):
-    pass
 
 
 class _Server:
