@@ -269,9 +269,14 @@ class _Server:
         self._closed = threading.Event()
         self._lock = threading.Lock()
         self._conns: dict[socket.socket, threading.Thread] = {}
-        self._wake_r, self._wake_w = socket.socketpair()
-        info = socket.getaddrinfo(receiver.host, receiver.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        try:
+            info = socket.getaddrinfo(receiver.host, receiver.port, type=socket.SOCK_STREAM,
+                                      flags=socket.AI_PASSIVE)
+        except OSError as exc:
+            raise OSError(exc.errno, f"Thrift receiver cannot resolve {receiver.host!r} to listen on: "
+                                     f"{exc.strerror or exc}") from exc
         family, kind, proto, _, addr = info[0]
+        self._wake_r, self._wake_w = socket.socketpair()
         self.listener = socket.socket(family, kind, proto)
         try:
             self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
