@@ -9,6 +9,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
+	if command -v npm >/dev/null; then npm ci --prefix tests/flume --no-audit --no-fund; fi
 	$(BIN)/python -m compileall -q src
 	touch $@
 
