@@ -1,7 +1,9 @@
 """The Thrift receiver against real clients on 127.0.0.1, driven by a ManualClock:
 Apache ``thrift`` 0.25 (flumehandler's generated stubs over TSocket +
 TFramedTransport, compact and binary, pure and accelerated), a ``thriftpy2``
-client loading the tests' own IDL, and flumehandler's ``FlumeAgent``; every kind
+client loading the tests' own IDL, flumehandler's ``FlumeAgent``, and Apache
+libthrift 0.16 in Java (thrift_peers/ThriftSinkClient.java: TSocket +
+TFastFramedTransport as Flume's ThriftRpcClient, compact and binary); every kind
 of bad input costs only its own connection; OK only once stored (and logged
 with the write-ahead log); FAILED while another request waits for the rate
 limit or block-queue space and when the stream stops; undecodable bodies fail
@@ -11,9 +13,12 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
-import threading
+import shutil
 import socket
 import struct
+import subprocess
+import threading
+from pathlib import Path
 
 import cloudpickle
 import pytest
@@ -179,6 +184,44 @@ def test_flumehandler_agent_delivers_every_event_from_its_sender_thread(sc):
         got = r.batch()
     assert sorted(got, key=lambda e: int(e[0]["seq"])) == expected(50)
     assert r.events.errors == []
+
+
+def libthrift_classpath() -> str | None:
+    """Apache libthrift 0.16 and slf4j-api jars: ``FLUVIAL_THRIFT_JARS``, Debian's libthrift-java and
+    libslf4j-java, or pyspark's jars in ``bench/.venv-pyspark`` (``make bench``)."""
+    if os.environ.get("FLUVIAL_THRIFT_JARS"):
+        return os.environ["FLUVIAL_THRIFT_JARS"]
+    repo = Path(__file__).resolve().parents[2]
+    for d in [Path("/usr/share/java"), *repo.glob("bench/.venv-pyspark/lib/python3*/site-packages/pyspark/jars")]:
+        thrift = sorted(d.glob("libthrift*.jar"))
+        slf4j = sorted(d.glob("slf4j-api*.jar"))
+        if thrift and slf4j:
+            return os.pathsep.join([str(thrift[-1]), str(slf4j[-1])])
+    return None
+
+
+@pytest.fixture(scope="module")
+def java_client(tmp_path_factory):
+    """The compiled ThriftSinkClient harness and its classpath."""
+    jars = libthrift_classpath()
+    if shutil.which("javac") is None or jars is None:
+        pytest.skip("Java libthrift client: needs javac and libthrift/slf4j-api jars (Debian libthrift-java + "
+                    "libslf4j-java, `make bench`'s pyspark jars, or FLUVIAL_THRIFT_JARS)")
+    out = tmp_path_factory.mktemp("java")
+    subprocess.run(["javac", "-cp", jars, "-d", str(out), str(Path(PEER_IDL).parent / "ThriftSinkClient.java")],
+                   check=True, capture_output=True, timeout=120)
+    return os.pathsep.join([str(out), jars])
+
+
+@pytest.mark.parametrize("protocol", ["compact", "binary"])
+def test_a_java_libthrift_client_on_fast_framed_transport_gets_ok(sc, java_client, protocol):
+    with running(sc, protocol) as r:
+        run = subprocess.run(["java", "-cp", java_client, "ThriftSinkClient", "127.0.0.1", str(r.port), protocol,
+                              "25", "10"], capture_output=True, text=True, timeout=60)
+        assert run.returncode == 0, run.stderr[-3000:]
+        assert run.stdout.split("\n")[:-1] == ["append 1 0", "appendBatch 2 0", "appendBatch 3 0", "appendBatch 4 0"]
+        assert r.batch() == [({"n": str(i), "src": "java"}, f"jthrift-{i}") for i in range(25)]
+        assert r.events.errors == []
 
 
 def test_many_concurrent_connections_are_served_and_each_batch_stays_one_block(sc):
