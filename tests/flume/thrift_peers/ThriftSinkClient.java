@@ -1,4 +1,4 @@
-// A ThriftSink-like client on Apache libthrift 0.16 (Java), written for fluvial's tests:
+// A ThriftSink-like client on Apache libthrift (Java; 0.16 as Debian's and pyspark 4's), written for fluvial's tests:
 // TSocket + TFastFramedTransport + compact or binary protocol, as Flume's ThriftRpcClient sets them up.
 // No generated code (no thrift compiler here): the ThriftSourceProtocol calls are written field by field.
 //
@@ -9,7 +9,6 @@
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 
-import org.apache.thrift.TApplicationException;
 import org.apache.thrift.protocol.TBinaryProtocol;
 import org.apache.thrift.protocol.TCompactProtocol;
 import org.apache.thrift.protocol.TField;
@@ -22,7 +21,6 @@ import org.apache.thrift.protocol.TStruct;
 import org.apache.thrift.protocol.TType;
 import org.apache.thrift.transport.TSocket;
 import org.apache.thrift.transport.TTransport;
-import org.apache.thrift.transport.layered.TFastFramedTransport;
 
 public class ThriftSinkClient {
     private static int seqid = 0;
@@ -66,11 +64,6 @@ public class ThriftSinkClient {
         p.getTransport().flush();
 
         TMessage reply = p.readMessageBegin();
-        if (reply.type == TMessageType.EXCEPTION) {
-            TApplicationException e = TApplicationException.readFrom(p);
-            p.readMessageEnd();
-            throw e;
-        }
         if (reply.type != TMessageType.REPLY || reply.seqid != id || !reply.name.equals(method)) {
             throw new IllegalStateException("unexpected reply " + reply);
         }
@@ -94,6 +87,18 @@ public class ThriftSinkClient {
         return status;
     }
 
+    /** TFastFramedTransport: in org.apache.thrift.transport.layered since 0.14, in org.apache.thrift.transport
+     *  before (Flume 1.9's 0.9.3). */
+    private static TTransport fastFramed(TTransport socket) throws Exception {
+        Class<?> c;
+        try {
+            c = Class.forName("org.apache.thrift.transport.layered.TFastFramedTransport");
+        } catch (ClassNotFoundException e) {
+            c = Class.forName("org.apache.thrift.transport.TFastFramedTransport");
+        }
+        return (TTransport) c.getConstructor(TTransport.class).newInstance(socket);
+    }
+
     public static void main(String[] args) throws Exception {
         String host = args[0];
         int port = Integer.parseInt(args[1]);
@@ -102,7 +107,7 @@ public class ThriftSinkClient {
         int batch = Integer.parseInt(args[4]);
         TSocket socket = new TSocket(host, port);
         socket.setTimeout(10000);
-        TTransport transport = new TFastFramedTransport(socket);
+        TTransport transport = fastFramed(socket);
         transport.open();
         TProtocol p = protocol.equals("binary") ? new TBinaryProtocol(transport) : new TCompactProtocol(transport);
         try {
