@@ -137,22 +137,22 @@ class _FrameReader:
     """A thriftpy2 transport over one frame whose ``read`` never returns short."""
 
     def __init__(self, data: bytes) -> None:
-        self._data = memoryview(data)
+        self._data = bytes(data)
+        self._size = len(self._data)
         self.pos = 0
 
     def read(self, n: int) -> bytes:
-        if n < 0:
-            raise ThriftInputError(f"negative length {n}")
-        end = self.pos + n
-        if end > len(self._data):
-            raise ThriftInputError(f"{n} bytes needed but only {len(self._data) - self.pos} left in the frame")
-        out = self._data[self.pos:end].tobytes()
+        pos = self.pos
+        end = pos + n
+        if n < 0 or end > self._size:
+            raise ThriftInputError(f"negative length {n}" if n < 0 else
+                                   f"{n} bytes needed but only {self._size - pos} left in the frame")
         self.pos = end
-        return out
+        return self._data[pos:end]
 
     @property
     def left(self) -> int:
-        return len(self._data) - self.pos
+        return self._size - self.pos
 
 
 def _protocol(name: str, trans: Any) -> Any:
