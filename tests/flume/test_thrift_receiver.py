@@ -285,6 +285,25 @@ def test_bad_input_drops_only_that_connection_with_an_error_naming_the_peer(sc, 
     assert peer_addr in error and reason in error and "connection dropped" in error, error
 
 
+def test_pipelined_frames_and_a_frame_split_into_single_bytes_are_each_answered_in_order(sc):
+    ok = bytes.fromhex("00000013" "8241000b") + b"appendBatch" + bytes.fromhex("05000000")   # compact REPLY, OK
+    with running(sc, "compact") as r:
+        s = raw(r.port)
+        try:
+            s.sendall(compact_batch_frame("one") + compact_batch_frame("two"))      # two calls in one segment
+            for byte in compact_batch_frame("three"):                               # one call, byte by byte
+                s.sendall(bytes([byte]))
+            got = b""
+            while len(got) < 3 * len(ok):
+                chunk = s.recv(4096)
+                assert chunk, f"connection closed after {got!r}"
+                got += chunk
+        finally:
+            s.close()
+        assert got == ok * 3
+        assert r.batch() == [({}, "one"), ({}, "two"), ({}, "three")]
+
+
 def test_an_unknown_method_gets_an_application_exception_and_the_connection_is_dropped(sc):
     with running(sc, "binary") as r:
         client = make_client(peer.ThriftSourceProtocol, "127.0.0.1", r.port, proto_factory=TBinaryProtocolFactory(),
