@@ -39,7 +39,7 @@ from .netty import FrameLimits, FramingError, PackReader, encode_pack
 
 log = logging.getLogger("fluvial.streaming.flume")
 
-__all__ = ["FlumePollingReceiver", "PollOptions", "SinkClient"]
+__all__ = ["FlumePollingReceiver", "PollOptions", "AvroNettyClient"]
 
 _RECV = 1 << 16
 _CONNECT_TIMEOUT_S = 10.0
@@ -63,15 +63,15 @@ class PollOptions:
             raise ValueError(f"errorBackoff must be >= 0 seconds, got {self.errorBackoff!r}")
 
 
-class SinkClient:
-    """One persistent Avro Netty connection to one SparkSink (not thread-safe:
-    one call at a time). ``call`` raises ``OSError`` (connection),
+class AvroNettyClient:
+    """One persistent Avro Netty connection (a SparkSink's, by default; any
+    protocol given as ``local``), not thread-safe: one call at a time. ``call`` raises ``OSError`` (connection),
     :class:`ProtocolError`/:class:`FramingError` (bad response) or
     :class:`RemoteError` (the sink answered with an error)."""
 
     def __init__(self, host: str, port: int, limits: FrameLimits, local: Protocol | None = None) -> None:
         self.host, self.port = host, port
-        self.address = f"{host}:{port}"
+        self.address = f"{host}:{port}"          # for messages
         self.limits = limits
         self.local = local or Protocol(SPARK_FLUME_PROTOCOL)
         self.sock: socket.socket | None = None
@@ -155,14 +155,14 @@ class FlumePollingReceiver(Receiver):
             checked.append((a[0], a[1]))
         self.addresses = checked
         self.options = options
-        self._clients: list[SinkClient] | None = None
+        self._clients: list[AvroNettyClient] | None = None
 
     def onStart(self) -> None:
         opts = self.options
         limits = FrameLimits(4096, opts.maxFrameBytes)
         local = Protocol(SPARK_FLUME_PROTOCOL)
-        self._clients = [SinkClient(h, p, limits, local) for h, p in self.addresses]
-        self._idle: queue.Queue[SinkClient] = queue.Queue()
+        self._clients = [AvroNettyClient(h, p, limits, local) for h, p in self.addresses]
+        self._idle: queue.Queue[AvroNettyClient] = queue.Queue()
         for c in self._clients:
             self._idle.put(c)
         self._stopping = threading.Event()
@@ -200,7 +200,7 @@ class FlumePollingReceiver(Receiver):
             if backoff:
                 stopping.wait(self.options.errorBackoff)
 
-    def _poll_once(self, client: SinkClient) -> bool:
+    def _poll_once(self, client: AvroNettyClient) -> bool:
         """One getEventBatch → store → ack/nack round; True to back off."""
         seq: str | None = None
         try:
