@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fluvial.streaming import StreamingListener
+from fluvial.streaming.flume.poll import FlumePollingReceiver
 
 from avro_bytes import FLUME_HASH, HS_BOTH, OK, call, event, handshake_request, pack
 from support import wait_until
@@ -56,11 +57,13 @@ def avro_sink(port: int, batches: int, size: int, *flags: str, timeout: float = 
 
 
 class SparkSinkPeer:
-    """The avsc SparkSink-like server (``avsc_peers/spark_sink.js``) and the
-    operations it logged (``ops``: dicts with ``op``, ``seq``, ``ids``)."""
+    """A SparkSink-like server — avsc's (``avsc_peers/spark_sink.js``), or the
+    process ``command`` starts — and the operations it logged (``ops``: dicts
+    with ``op``, ``seq``, ``ids``)."""
 
-    def __init__(self, events: int, *flags: str) -> None:
-        self.proc = subprocess.Popen([NODE, str(PEERS / "spark_sink.js"), str(events), *flags],
+    def __init__(self, events: int, *flags: str, command: list[str] | None = None) -> None:
+        argv = command if command is not None else [NODE, str(PEERS / "spark_sink.js"), str(events), *flags]
+        self.proc = subprocess.Popen(argv,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.port = json.loads(self.proc.stdout.readline())["port"]
         self.ops: list[dict] = []
@@ -136,3 +139,17 @@ def send_batch(port: int, events: list[tuple[dict, bytes]]) -> bytes:
         return c.recv_exactly(len(pack(1, HS_BOTH + OK)))[12:]
     finally:
         c.close()
+
+
+class FailingFirstStore(FlumePollingReceiver):
+    """Fault injection: the first ``storeAll`` fails as a full disk would."""
+
+    def onStart(self) -> None:
+        self._failed = False
+        super().onStart()
+
+    def storeAll(self, items) -> None:
+        if not self._failed:
+            self._failed = True
+            raise OSError(28, "No space left on device")
+        super().storeAll(items)

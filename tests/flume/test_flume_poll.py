@@ -15,7 +15,7 @@ from fluvial.streaming.flume import FlumeInputDStream, FlumeUtils, utf8_decoder
 from fluvial.streaming.flume.poll import FlumePollingReceiver, PollOptions
 from fluvial.testing import ListSink, ManualClock
 
-from flume_peers import ReceiverErrors, SparkSinkPeer, needs_avsc
+from flume_peers import FailingFirstStore, ReceiverErrors, SparkSinkPeer, needs_avsc
 from support import wait_until
 
 pytestmark = needs_avsc
@@ -58,20 +58,6 @@ def test_every_event_is_acked_once_and_stored_once_and_error_batches_are_not_sto
     assert counts == collections.Counter(range(250))
     assert all(len(o["ids"]) <= 40 for o in peer.ops if o["op"] == "get")
     assert {(h["id"], b) for batch in sink.batches for h, b in batch} == {(str(i), f"body-{i}") for i in range(250)}
-
-
-class FailingFirstStore(FlumePollingReceiver):
-    """Fault injection: the first ``storeAll`` fails as a full disk would."""
-
-    def onStart(self) -> None:
-        self._failed = False
-        super().onStart()
-
-    def storeAll(self, items) -> None:
-        if not self._failed:
-            self._failed = True
-            raise OSError(28, "No space left on device")
-        super().storeAll(items)
 
 
 def test_a_batch_that_cannot_be_stored_is_nacked_and_redelivered(sc, peers):
