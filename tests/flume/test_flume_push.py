@@ -31,9 +31,11 @@ def push(sc):
     st.plain = FlumeUtils.createStream(ssc, "127.0.0.1", 0, maxFrameBytes=4096, maxBuffersPerFrame=16)
     st.deflate = FlumeUtils.createStream(ssc, "127.0.0.1", 0, enableDecompression=True, bodyDecoder=bytes)
     st.guarded = FlumeUtils.createStream(ssc, "127.0.0.1", 0, allowedClients=["10.0.0.0/8", "::1"])
-    st.sinks = {name: ListSink(getattr(st, name)) for name in ("plain", "deflate", "guarded")}
+    st.single = FlumeUtils.createStream(ssc, "127.0.0.1", 0, maxConnections=1)
+    names = ("plain", "deflate", "guarded", "single")
+    st.sinks = {name: ListSink(getattr(st, name)) for name in names}
     ssc.start()
-    st.port = {name: bound_port(getattr(st, name)) for name in ("plain", "deflate", "guarded")}
+    st.port = {name: bound_port(getattr(st, name)) for name in names}
     yield st
     ssc.stop(stopSparkContext=False)
 
@@ -124,6 +126,32 @@ def test_client_outside_the_allow_list_is_disconnected_and_reported(push):
         c.close()
     assert "not in allowedClients" in push.errors.wait_for(f"connection from {c.peer} refused")
     assert received(push, "guarded") == []
+
+
+def test_connections_beyond_max_connections_are_refused_and_reported(push):
+    first = RawClient(push.port["single"])
+    try:
+        first.send(pack(1, first_request(call("append", event({}, b"served")))))
+        assert first.recv_exactly(len(pack(1, HS_BOTH + OK))) == pack(1, HS_BOTH + OK)
+        second = RawClient(push.port["single"])
+        try:
+            assert second.closed_by_server()
+        finally:
+            second.close()
+        assert "maxConnections=1" in push.errors.wait_for(f"connection from {second.peer} refused")
+        first.send(pack(2, call("append", event({}, b"still served"))))
+        assert first.recv_exactly(len(pack(2, OK))) == pack(2, OK)
+    finally:
+        first.close()
+    assert received(push, "single") == [({}, "served"), ({}, "still served")]
+
+
+def test_thrift_stream_is_created_through_flume_utils(sc):
+    ssc = StreamingContext(sc, 1, clock=ManualClock())
+    stream = FlumeUtils.createThriftStream(ssc, "127.0.0.1", 0, protocol="binary", bodyDecoder=bytes)
+    assert type(stream.getReceiver()).__name__ == "ThriftReceiver"
+    with pytest.raises(TypeError, match="unknown option.*maxFrameSize"):
+        FlumeUtils.createThriftStream(ssc, "127.0.0.1", 0, maxFrameSize=10)
 
 
 def test_server_binds_only_to_the_given_address(push):
