@@ -4,6 +4,8 @@ rolls back and retries; the store still pending may complete later
 (at-least-once: the sink's retry then duplicates it)."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from fluvial.streaming import StreamingContext
@@ -42,3 +44,26 @@ def test_request_not_stored_within_store_timeout_is_answered_failed(sc):
     finally:
         ssc.stop(stopSparkContext=False)
     assert [r for b in sink.batches for r in b] == [({"n": str(i)}, f"e{i}") for i in range(55)]
+
+
+def test_request_waiting_to_be_stored_when_the_stream_stops_is_answered_failed(sc):
+    ssc = StreamingContext(sc, 1, clock=ManualClock())
+    stream = FlumeUtils.createStream(ssc, "127.0.0.1", 0)          # storeTimeout 10 s: the stop comes first
+    ListSink(stream)
+    ssc.start()
+    stopped = False
+    try:
+        port = bound_port(stream)
+        assert send_batch(port, [({}, b"burst")] * 50) == HS_BOTH + OK
+        limiter = stream.getReceiver()._supervisor.limiter
+        answer: list[bytes] = []
+        waiting = threading.Thread(target=lambda: answer.append(send_batch(port, [({}, b"late")] * 5)))
+        waiting.start()
+        wait_until(lambda: limiter.waiting == 1, "the second request to wait for the rate limit")
+        ssc.stop(stopSparkContext=False)
+        stopped = True
+        waiting.join(10)
+        assert answer == [HS_BOTH + FAILED]
+    finally:
+        if not stopped:
+            ssc.stop(stopSparkContext=False)

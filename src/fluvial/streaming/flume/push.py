@@ -158,6 +158,8 @@ class FlumePushReceiver(Receiver):
         self._accept_thread.start()
 
     def onStop(self) -> None:
+        """Stop accepting, stop reading, let each connection answer the request
+        it is handling (``FAILED`` if its events were not stored), then close."""
         closing = getattr(self, "_closing", None)
         if closing is None:
             return
@@ -166,14 +168,20 @@ class FlumePushReceiver(Receiver):
         if listener is not None:
             _shutdown(listener)
             listener.close()
+        me = threading.current_thread()
+        if self._accept_thread is not None and self._accept_thread is not me:
+            self._accept_thread.join(_JOIN_S)
         with self._lock:
             conns = list(self._conns.values())
         for c in conns:
-            _shutdown(c.sock)
-        me = threading.current_thread()
-        for t in [self._accept_thread] + [c.thread for c in conns]:
-            if t is not None and t is not me:
-                t.join(_JOIN_S)
+            _shutdown(c.sock, socket.SHUT_RD)     # a blocked recv returns; answers can still be sent
+        deadline = time.monotonic() + _JOIN_S
+        for c in conns:
+            if c.thread is not None and c.thread is not me:
+                c.thread.join(max(0.0, deadline - time.monotonic()))
+                if c.thread.is_alive():            # stuck sending to a peer that does not read
+                    _shutdown(c.sock)
+                    c.thread.join(1.0)
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- accepting ----------------------------------------------------------
@@ -311,8 +319,8 @@ def _peer(addr: Sequence[Any]) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _shutdown(sock: socket.socket) -> None:
+def _shutdown(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:
     try:
-        sock.shutdown(socket.SHUT_RDWR)
+        sock.shutdown(how)
     except OSError:
         pass
