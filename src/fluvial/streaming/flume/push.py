@@ -147,8 +147,11 @@ class FlumePushReceiver(Receiver):
         self._closing = threading.Event()
         self._pool = concurrent.futures.ThreadPoolExecutor(self.options.maxConnections,
                                                            thread_name_prefix=f"fluvial-flume-store-{self.streamId}")
-        listener = socket.create_server((self.hostname, self.port), backlog=128,
-                                        family=_family(self.hostname))
+        try:
+            listener = socket.create_server((self.hostname, self.port), backlog=128, family=_family(self.hostname))
+        except OSError as exc:       # reported by the supervisor, which retries after receiverRestartDelay
+            raise OSError(exc.errno, f"Flume Avro receiver cannot listen on {self.hostname}:{self.port}: "
+                                     f"{exc.strerror or exc}") from exc
         self._listener = listener
         self.boundAddress = listener.getsockname()[:2]
         log.info("Flume Avro receiver of stream %d listening on %s:%d%s", self.streamId, *self.boundAddress,
