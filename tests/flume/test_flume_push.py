@@ -228,3 +228,18 @@ def test_settings_are_checked_when_the_stream_is_created(sc):
         FlumeUtils.createStream(ssc, "127.0.0.1", 0, maxFrameBytes=0)
     with pytest.raises(ValueError, match="port must be an int in 0..65535, got 70000"):
         FlumeUtils.createStream(ssc, "127.0.0.1", 70000)
+
+
+def test_address_in_use_is_reported_naming_it(sc):
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    ssc = StreamingContext(sc, 1, clock=ManualClock())
+    errors = ReceiverErrors()
+    ssc.addStreamingListener(errors)
+    ListSink(FlumeUtils.createStream(ssc, "127.0.0.1", port))
+    ssc.start()
+    try:
+        assert f"cannot listen on 127.0.0.1:{port}" in errors.wait_for("Error starting receiver")
+    finally:
+        ssc.stop(stopSparkContext=False)
+        taken.close()
