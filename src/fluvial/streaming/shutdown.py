@@ -23,6 +23,7 @@ import contextlib
 import logging
 import signal
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Iterator
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("fluvial.streaming")
 
 _waiting = threading.Event()  # the main thread is inside awaitTermination
+_entered = threading.Event()  # the main thread entered awaitTermination since the last SIGTERM
 
 
 @contextlib.contextmanager
@@ -40,6 +42,7 @@ def awaiting() -> Iterator[None]:
         yield
         return
     _waiting.set()
+    _entered.set()
     try:
         yield
     finally:
@@ -93,16 +96,22 @@ class ShutdownHook:
         self.stopping = True
         graceful = self.ssc._sc._conf.getBoolean("spark.streaming.stopGracefullyOnShutdown", True)
         log.warning("SIGTERM received: stopping the StreamingContext %s", "gracefully" if graceful else "now")
-        threading.Thread(target=self._stop, args=(graceful, _waiting.is_set()),
-                         name="fluvial-sigterm-stop").start()
+        _entered.clear()
+        threading.Thread(target=self._stop, args=(graceful,), name="fluvial-sigterm-stop").start()
 
-    def _stop(self, graceful: bool, main_awaits: bool) -> None:
+    def _stop(self, graceful: bool) -> None:
         try:
             self.ssc.stop(stopSparkContext=True, stopGraceFully=graceful)
         finally:
-            if not main_awaits and threading.main_thread().is_alive():
-                self.stopped_by_signal = True
-                _thread.interrupt_main(signal.SIGTERM)
+            # a main thread that waits (or comes to wait) in awaitTermination
+            # returns from it; any other is ended as SIGTERM would end it
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                if _waiting.is_set() or _entered.is_set() or not threading.main_thread().is_alive():
+                    return
+                time.sleep(0.01)
+            self.stopped_by_signal = True
+            _thread.interrupt_main(signal.SIGTERM)
 
     def _deliver_to_previous(self, signum: int, frame: Any) -> None:
         prev = self.previous
