@@ -11,7 +11,7 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_log_monitor_demo_reports_error_rates_and_top_urls_per_host():
-    proc = subprocess.run([sys.executable, "flume_log_monitor.py", "--seconds", "4", "--window", "2", "--slide", "1"],
+    proc = subprocess.run([sys.executable, "flume_log_monitor.py", "--seconds", "2.5", "--window", "1", "--slide", "1"],
                           cwd=EXAMPLES, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
