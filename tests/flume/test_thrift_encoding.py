@@ -158,6 +158,24 @@ def test_bad_messages_are_rejected_naming_what_was_wrong(data, protocol, expecte
         decode_call(data, protocol)
 
 
+BATCH_HEAD_B = struct.pack(">I", 0x80010000 | CALL) + bstr("appendBatch") + struct.pack(">i", 0)
+
+
+@pytest.mark.parametrize("data, protocol, expected", [
+    # an unknown field (id 5) holding a list of 2**31 - 1 elements of the invalid type 0xaf, which take no bytes
+    (BATCH_HEAD_B + b"\x0f\x00\x05\xaf" + struct.pack(">i", 2 ** 31 - 1) + b"\x00", "binary", "claims 2147483647"),
+    (BATCH_HEAD_B + b"\x0f\x00\x05\xaf" + struct.pack(">i", 3) + b"\x00" * 4, "binary", "unknown type id 175"),
+    (BATCH_HEAD_B + b"\x0d\x00\x05\x00\x00" + struct.pack(">i", 2) + b"\x00" * 3, "binary", "unknown type id 0"),
+    # compact: a list (field delta 5) of 2**62 STOP-type elements; a map of 2**40 STOP/STOP entries
+    (c_message(CALL, 0, "appendBatch") + b"\x59\xf0" + varint(2 ** 62) + b"\x00", "compact", "type STOP"),
+    (c_message(CALL, 0, "appendBatch") + b"\x5b" + varint(2 ** 40) + b"\x00\x00", "compact", "type STOP"),
+    (c_message(CALL, 0, "appendBatch") + b"\x59\xfc" + varint(1000) + b"\x00" * 10, "compact", "claims 1000"),
+])
+def test_containers_of_empty_elements_are_refused_before_skipping_them(data, protocol, expected):
+    with pytest.raises(ThriftInputError, match=expected):   # without the checks these loop up to 2**62 times
+        decode_call(data, protocol)
+
+
 def test_an_unknown_method_is_rejected_with_its_name_and_seqid_for_the_exception_reply():
     with pytest.raises(ThriftInputError, match="unknown method 'ping'") as info:
         decode_call(c_message(CALL, 5, "ping") + b"\x00", "compact")
@@ -206,3 +224,24 @@ def test_calls_written_by_apache_thrift_decode_to_what_was_sent(events, seqid, p
     client.send_appendBatch([ThriftFlumeEvent(headers=h, body=b) for h, b in events])
     call = decode_call(buf.getvalue(), protocol)
     assert (call.method, call.seqid, call.events) == ("appendBatch", seqid, events)
+
+
+# -- any bytes: a call or ThriftInputError, nothing else ------------------------------
+VALID = [c_append_batch(3, [({"k": "v"}, b"body"), ({}, b"")]), c_append(1, {"a": "b"}, b"x"),
+         b_append_batch(2, [({"k": "v"}, b"body")]), b_append(1, {"src": "java"}, b"y", strict=False)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(base=st.sampled_from(VALID), edits=st.lists(st.tuples(st.integers(0, 80), st.integers(0, 255)), max_size=4),
+       cut=st.integers(0, 90), protocol=st.sampled_from(["compact", "binary"]))
+def test_corrupted_and_truncated_calls_decode_or_raise_thrift_input_error_only(base, edits, cut, protocol):
+    data = bytearray(base[:cut] if cut < len(base) else base)
+    for pos, value in edits:
+        if pos < len(data):
+            data[pos] = value
+    try:
+        call = decode_call(bytes(data), protocol)
+    except ThriftInputError:
+        return
+    assert call.method in ("append", "appendBatch")
+    assert all(isinstance(h, dict) and isinstance(b, bytes) for h, b in call.events)

@@ -58,7 +58,12 @@ Guarantees:
   ``allowedClients`` (addresses or networks such as ``"10.0.0.0/8"``)
   refuses connections from elsewhere; ``maxConnections`` bounds concurrent
   connections (more are refused); ``maxFrameBytes`` bounds each message.
-  Refusals are reported like bad input.
+  Refusals are reported like bad input. Container headers claiming more
+  elements than the frame has bytes, or elements that take no bytes, are
+  refused before decoding, so a frame's decoding work is bounded by its
+  size; its memory too, though a frame of minimal events (a few bytes each)
+  decodes to objects a hundred times its size: lower ``maxFrameBytes`` where
+  clients are not trusted.
 * **Restarts and checkpoints.** ``onStop`` closes the listening socket and
   every connection (a request being stored still gets its answer); the
   receiver is pickled into checkpoints with its configuration only, and
@@ -83,7 +88,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 import thriftpy2
 from thriftpy2.protocol.binary import TBinaryProtocol
 from thriftpy2.protocol.compact import TCompactProtocol
-from thriftpy2.thrift import TApplicationException, TMessageType
+from thriftpy2.thrift import TApplicationException, TMessageType, TType
 
 from ...core.storage import StorageLevel
 from ..sources.receiver import Receiver, ReceiverStoppedError
@@ -155,9 +160,65 @@ class _FrameReader:
         return self._size - self.pos
 
 
+class _CheckedCompact(TCompactProtocol):
+    """thriftpy2's compact protocol, refusing container headers that claim more
+    elements than bytes left in the frame or elements of the STOP type (which
+    take no bytes): skipping those would loop up to 2**64 times on nothing."""
+
+    def _claim(self, size: int, *types: int) -> None:
+        if TType.STOP in types:
+            raise ThriftInputError(f"container of {size} elements of type STOP")
+        left = getattr(self.trans, "left", None)
+        if left is not None and size > left + 1:   # every element takes a byte (a bool field's value at most once not)
+            raise ThriftInputError(f"container claims {size} elements but only {left} bytes are left in the frame")
+
+    def _read_collection_begin(self) -> tuple:
+        etype, size = super()._read_collection_begin()
+        self._claim(size, etype)
+        return etype, size
+
+    def _read_map_begin(self) -> tuple:
+        ktype, vtype, size = super()._read_map_begin()
+        if size:
+            self._claim(size, ktype, vtype)
+        return ktype, vtype, size
+
+
+_BINARY_SIZES = {TType.BOOL: 1, TType.BYTE: 1, TType.I16: 2, TType.I32: 4, TType.I64: 8, TType.DOUBLE: 8}
+_MAX_DEPTH = 64
+
+
+def _check_binary(r: _FrameReader, ttype: int, depth: int = 0) -> None:
+    """Walk one binary-protocol value, refusing unknown type ids, negative
+    sizes, containers claiming more elements than bytes left and nesting
+    deeper than 64, before thriftpy2 decodes it (its skipping of unknown
+    types would otherwise loop on elements that take no bytes)."""
+    if depth > _MAX_DEPTH:
+        raise ThriftInputError(f"values nested deeper than {_MAX_DEPTH}")
+    fixed = _BINARY_SIZES.get(ttype)
+    if fixed is not None:
+        r.read(fixed)
+    elif ttype == TType.STRING:
+        r.read(int.from_bytes(r.read(4), "big", signed=True))
+    elif ttype == TType.STRUCT:
+        while (ftype := r.read(1)[0]) != TType.STOP:
+            r.read(2)
+            _check_binary(r, ftype, depth + 1)
+    elif ttype in (TType.LIST, TType.SET, TType.MAP):
+        types = r.read(2 if ttype == TType.MAP else 1)
+        size = int.from_bytes(r.read(4), "big", signed=True)
+        if not 0 <= size <= r.left:
+            raise ThriftInputError(f"container claims {size} elements with {r.left} bytes left in the frame")
+        for _ in range(size):
+            for t in types:
+                _check_binary(r, t, depth + 1)
+    else:
+        raise ThriftInputError(f"unknown type id {ttype} at byte {r.pos - 1}")
+
+
 def _protocol(name: str, trans: Any) -> Any:
     if name == "compact":
-        return TCompactProtocol(trans, decode_response=False)
+        return _CheckedCompact(trans, decode_response=False)
     return TBinaryProtocol(trans, strict_read=False, strict_write=True, decode_response=False)
 
 
@@ -186,6 +247,10 @@ def decode_call(frame: bytes, protocol: str = "compact") -> ThriftCall:
         raise err
     args = _METHODS[method][0]()
     try:
+        if protocol == "binary":
+            start = reader.pos
+            _check_binary(reader, TType.STRUCT)
+            reader.pos = start
         proto.read_struct(args)
     except Exception as exc:  # noqa: BLE001 - as above
         raise ThriftInputError(f"malformed {method} arguments at byte {reader.pos} of {len(frame)}: "
