@@ -12,12 +12,14 @@ that answers OK and keeps nothing (the peer's send rate alone). Needs node
 and ``npm ci --prefix tests/flume``. ``FLUVIAL_EXECUTOR=inprocess`` runs tasks in
 the driver instead of worker processes.
 
-Measured on the project's 2-core machine (2026-11-25; the clients share the
-two cores with fluvial): 300,000 events, 2 clients: peer alone ~122k events/s,
-push stream ~55k events/s without the write-ahead log, ~32k with it; 1 client:
-~91k, ~41k, ~23-25k. The receiver's cost is dominated by decoding the Avro
-events (fastavro, ~5.5 us per event with two headers on this machine), which
-runs on one core (one interpreter, GIL) whatever the number of connections.
+Measured on the project's 2-core machine (2026-11-25, shared with other
+work; the clients share the two cores with fluvial), 200,000-500,000 events:
+push stream 41,000-55,000 events/s without the write-ahead log and
+23,000-34,000 with it; the same avsc clients alone 91,000-122,000 events/s.
+The 200,000 events/s target is not met: the receiver's time goes mostly to
+decoding the Avro events (fastavro, ~5.5 us per event with two headers on
+this machine), on one core (one interpreter) whatever the number of
+connections.
 """
 from __future__ import annotations
 
