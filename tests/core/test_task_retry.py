@@ -269,12 +269,20 @@ def test_worker_that_died_idle_costs_no_task_attempt(sc, tmp_path):
     assert stage_info(sc, "after-idle-kill").numFailedTasks == 0
 
 
-def test_blocks_cached_by_tasks_of_a_failed_stage_are_dropped_by_their_worker(sc):
+def test_blocks_cached_by_tasks_of_a_failed_stage_are_dropped_by_their_worker(sc, tmp_path):
     needs_workers(sc)
+    done = str(tmp_path / "partition-0-done")
 
     def fail_partition_1(i, records):
-        if i == 1:
+        import os
+        import time
+        if i == 1:  # fail only once partition 0 has run, however loaded the machine
+            deadline = time.monotonic() + 30
+            while not os.path.exists(done) and time.monotonic() < deadline:
+                time.sleep(0.005)
             raise ValueError("partition 1 is broken")
+        records = list(records)
+        open(done, "w").close()
         return records
     rdd = sc.parallelize(range(10), 2).mapPartitionsWithIndex(fail_partition_1).cache()
     with pytest.raises(ValueError, match="partition 1 is broken"):
