@@ -491,7 +491,9 @@ class DStream:
             initialRDD = self._sc.parallelize(list(initialRDD))
 
         def reduce_func(t: Any, a: RDD | None, b: RDD) -> RDD:
-            new = b.partitionBy(n)
+            # each key's new values, grouped on the map side (in arrival order,
+            # then map partition order, as PySpark's groupByKey/cogroup give them)
+            new = b.combineByKey(_new_list, _append, _extend, n)
             if a is not None and a.partitioner != new.partitioner:
                 a = a.partitionBy(n)
             return UpdateStateRDD(a, new, updateFunc, new.partitioner)
@@ -566,6 +568,20 @@ def _drop_time(func: Callable[..., Any]) -> Callable[..., Any]:
     def without_time(_t: Any, *rdds: Any) -> Any:
         return func(*rdds)
     return without_time
+
+
+def _new_list(v: Any) -> list:
+    return [v]
+
+
+def _append(values: list, v: Any) -> list:
+    values.append(v)
+    return values
+
+
+def _extend(values: list, more: list) -> list:
+    values.extend(more)
+    return values
 
 
 def _concat(a: list, b: list) -> list:

@@ -186,13 +186,13 @@ class StateSpec:
 class UpdateStateRDD(RDD):
     """One batch of updateStateByKey, in one pass per partition.
 
-    Partition i reads the previous state's partition i (keys unique) and the
-    batch's records of partition i, both partitioned alike, and calls
-    ``updateFunc(new_values, state)`` for every key in PySpark's order: keys
-    with a state first (in state order), then new keys as they arrive, values
-    in arrival order; ``state`` is None for a new key. A None result drops
-    the key. Equivalent to PySpark's cogroup-based update, without building
-    the intermediate groups."""
+    Partition i reads the previous state's partition i and the batch's
+    ``(key, new_values)`` of partition i (keys unique in both; partitioned
+    alike), and calls ``updateFunc(new_values, state)`` for every key in
+    PySpark's order: keys with a state first (in state order), then new keys
+    as they arrive; ``state`` is None for a new key. A None result drops the
+    key. Equivalent to PySpark's cogroup-based update, without building the
+    intermediate groups."""
 
     _parent_attrs = ("_prev", "_data")
 
@@ -209,12 +209,9 @@ class UpdateStateRDD(RDD):
                 if k not in groups:
                     groups[k] = (state, [])
         get = groups.get
-        for k, v in self._data.iterator(split, tctx):
+        for k, values in self._data.iterator(split, tctx):
             group = get(k)
-            if group is None:
-                groups[k] = (None, [v])
-            else:
-                group[1].append(v)
+            groups[k] = (None, values) if group is None else (group[0], values)
         update = self._update
         for k, (state, values) in groups.items():
             new = update(values, state)
