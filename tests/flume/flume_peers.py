@@ -37,13 +37,14 @@ class ReceiverErrors(StreamingListener):
         self.messages.append(receiverError.receiverInfo().lastErrorMessage())
 
     def wait_for(self, fragment: str) -> str:
-        wait_until(lambda: any(fragment in m for m in self.messages), f"a receiver error with {fragment!r}")
+        wait_until(lambda: any(fragment in m for m in self.messages), f"a receiver error with {fragment!r}",
+                   timeout=30)
         return next(m for m in self.messages if fragment in m)
 
 
 def bound_port(stream) -> int:
     receiver = stream.getReceiver()
-    wait_until(lambda: receiver.boundAddress is not None, "the receiver to listen")
+    wait_until(lambda: receiver.boundAddress is not None, "the receiver to listen", timeout=30)
     return receiver.boundAddress[1]
 
 

@@ -42,7 +42,7 @@ def run(sc, make_stream, until, errors: ReceiverErrors | None = None):
     sink = ListSink(stream)
     ssc.start()
     try:
-        wait_until(until, "the sink's acks")
+        wait_until(until, "the sink's acks", timeout=30)
         ssc.clock.advance(1)
     finally:
         ssc.stop(stopSparkContext=False)
@@ -116,9 +116,8 @@ def test_blocking_get_event_batch_delivers_events_added_later(sc, peers):
 def test_stopped_sink_error_batches_are_logged_not_stored_and_a_dead_address_is_reported(sc, peers, caplog):
     peer = peers(12)
     dead = socket.socket()
-    dead.bind(("127.0.0.1", 0))
+    dead.bind(("127.0.0.1", 0))     # bound, never listening: connections are refused, and no one else gets the port
     dead_port = dead.getsockname()[1]
-    dead.close()      # nothing listens there now
     errors = ReceiverErrors()
 
     def until() -> bool:
@@ -132,6 +131,7 @@ def test_stopped_sink_error_batches_are_logged_not_stored_and_a_dead_address_is_
         counts, _ = run(sc, lambda ssc: FlumeUtils.createPollingStream(
             ssc, [("127.0.0.1", dead_port), ("127.0.0.1", peer.port)], maxBatchSize=5, parallelism=2,
             errorBackoff=0.02), until, errors)
+    dead.close()
     assert counts == collections.Counter(range(12))
     assert f"connection to SparkSink 127.0.0.1:{dead_port} failed" in next(
         m for m in errors.messages if str(dead_port) in m)
