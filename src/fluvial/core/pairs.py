@@ -68,11 +68,15 @@ class PairMixin:
 
     def combineByKey(self, createCombiner: Callable, mergeValue: Callable, mergeCombiners: Callable,
                      numPartitions: int | None = None, partitionFunc: Callable[[Any], int] = portable_hash) -> Any:
-        """Generic per-key aggregation with map-side combining."""
+        """Generic per-key aggregation with map-side combining. When this RDD
+        is already partitioned that way, each key lives in one partition: the
+        map-side combine is the whole aggregation (no shuffle, no second pass)."""
         n = self._resolve_partitions(numPartitions)
         from .lineage import PipelinedRDD
         local = PipelinedRDD(self, None, True, (CombineStep(createCombiner, mergeValue),))
         shuffled = local.partitionBy(n, partitionFunc)
+        if shuffled is local:
+            return local
         return PipelinedRDD(shuffled, None, True, (CombineStep(identity, mergeCombiners),))
 
     def reduceByKey(self, func: Callable[[Any, Any], Any], numPartitions: int | None = None,
