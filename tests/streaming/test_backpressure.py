@@ -123,7 +123,9 @@ def test_stalled_job_blocks_store_instead_of_buffering_without_limit(new_sc):
         # two blocks wait behind the stuck batch: the producer must block
         assert blocks.wait_for_blocked_producer(10)
         held = rx.stored
-        assert blocks.pending_records() == 0
+        # at most the one record admitted just before the queue filled waits in the buffer
+        pending = blocks.pending_records()
+        assert pending <= 1
         assert tracker.unprocessed_records(stream.id) == held
         rx.halt.set()
         gate.set()                                 # batch 1000 completes: room for one more record
@@ -135,7 +137,7 @@ def test_stalled_job_blocks_store_instead_of_buffering_without_limit(new_sc):
     assert rx.stored == held + 1
     assert sink.times == [1000, 2000, 3000, 4000]
     assert [r for b in sink.batches for r in b] == list(range(rx.stored))
-    assert sink.batches[-1] == [held]
+    assert sink.batches[-1] == list(range(held - pending, held + 1))
 
 
 def test_backpressure_publishes_pid_estimates_of_completed_batches_to_the_limiter(new_sc):
