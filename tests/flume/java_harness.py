@@ -18,6 +18,7 @@ JARS = CACHE / "jars"
 SOURCE = HERE / "java_peers" / "FlumePeer.java"
 JAR_NAMES = ["avro-1.8.2.jar", "avro-ipc-1.8.2.jar", "netty-3.9.9.Final.jar", "jackson-core-asl-1.9.13.jar",
              "jackson-mapper-asl-1.9.13.jar", "slf4j-api-1.7.16.jar"]
+FETCHED_JARS = JAR_NAMES + ["libthrift-0.9.3.jar"]  # also the Thrift peer's (test_thrift_receiver.py)
 
 needs_jdk = pytest.mark.skipif(shutil.which("javac") is None or shutil.which("java") is None,
                                reason="needs a JDK (javac and java) for the Java Avro IPC peers")
@@ -25,7 +26,7 @@ needs_jdk = pytest.mark.skipif(shutil.which("javac") is None or shutil.which("ja
 
 def classpath() -> str:
     """Fetch the jars and compile the harness if needed; the java classpath."""
-    if not all((JARS / n).is_file() for n in JAR_NAMES):
+    if not all((JARS / n).is_file() for n in FETCHED_JARS):
         proc = subprocess.run(["sh", str(HERE / "java_peers" / "fetch_jars.sh")], capture_output=True, text=True,
                               timeout=600)
         if proc.returncode != 0:

@@ -187,12 +187,14 @@ def test_flumehandler_agent_delivers_every_event_from_its_sender_thread(sc):
 
 
 def libthrift_classpath() -> str | None:
-    """Apache libthrift 0.16 and slf4j-api jars: ``FLUVIAL_THRIFT_JARS``, Debian's libthrift-java and
-    libslf4j-java, or pyspark's jars in ``bench/.venv-pyspark`` (``make bench``)."""
+    """Apache libthrift and slf4j-api jars: ``FLUVIAL_THRIFT_JARS``, Debian's libthrift-java and
+    libslf4j-java, libthrift 0.9.3 (Flume 1.9's) fetched with the Avro peers' jars, or pyspark's jars in
+    ``bench/.venv-pyspark`` (``make bench``)."""
     if os.environ.get("FLUVIAL_THRIFT_JARS"):
         return os.environ["FLUVIAL_THRIFT_JARS"]
     repo = Path(__file__).resolve().parents[2]
-    for d in [Path("/usr/share/java"), *repo.glob("bench/.venv-pyspark/lib/python3*/site-packages/pyspark/jars")]:
+    for d in [Path("/usr/share/java"), Path(__file__).parent / ".java-cache" / "jars",
+              *repo.glob("bench/.venv-pyspark/lib/python3*/site-packages/pyspark/jars")]:
         thrift = sorted(d.glob("libthrift*.jar"))
         slf4j = sorted(d.glob("slf4j-api*.jar"))
         if thrift and slf4j:
