@@ -8,68 +8,26 @@ batch run again after a crash rewrites the same file. The context runs on a
 manual clock this program advances until the output holds TOTAL distinct
 ids; after a crash it is recovered with getOrCreate.
 """
-import argparse
 import os
 import sys
-import time
 
-from fluvial import SparkConf, SparkContext
-from fluvial.streaming import StreamingContext
-from fluvial.streaming.flume import FlumeUtils
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 
+from crash_driver import batch_files, parse_args, run, wal_context  # noqa: E402
 
-def distinct_ids(directory: str) -> int:
-    ids = set()
-    for name in os.listdir(directory):
-        if name.endswith(".txt"):
-            with open(os.path.join(directory, name)) as f:
-                ids.update(f.read().split())
-    return len(ids)
+from fluvial.streaming.flume import FlumeUtils  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("checkpoint")
-    ap.add_argument("output")
-    ap.add_argument("port", type=int)
-    ap.add_argument("total", type=int)
-    ap.add_argument("--master", default="local")
-    args = ap.parse_args()
-    output = args.output
+    args = parse_args()
 
-    def setup() -> StreamingContext:
-        conf = (SparkConf().setMaster(args.master).setAppName("flume-push-crash")
-                .set("spark.streaming.clock", "manual")
-                .set("spark.streaming.receiver.writeAheadLog.enable", "true")
-                .set("spark.streaming.receiver.writeAheadLog.rollingIntervalSecs", "5")
-                .set("spark.streaming.receiverRestartDelay", "50ms"))
-        ssc = StreamingContext(SparkContext(conf=conf), 1)
-        ssc.checkpoint(args.checkpoint)
-
-        def save(t, rdd):
-            ids = [headers["id"] for headers, _ in rdd.collect()]
-            if not ids:
-                return
-            ms = int(t.timestamp() * 1000)
-            tmp = os.path.join(output, f".{ms}.tmp")
-            with open(tmp, "w") as f:
-                f.write("".join(f"{i}\n" for i in ids))
-            os.replace(tmp, os.path.join(output, f"{ms:09d}.txt"))
-
-        FlumeUtils.createStream(ssc, "127.0.0.1", args.port).foreachRDD(save)
+    def setup():
+        ssc = wal_context(args, "flume-push-crash")
+        stream = FlumeUtils.createStream(ssc, "127.0.0.1", args.port)
+        stream.foreachRDD(batch_files(args.output, lambda rdd: (h["id"] for h, _ in rdd.collect())))
         return ssc
 
-    ssc = StreamingContext.getOrCreate(args.checkpoint, setup)
-    ssc.start()
-    clock = ssc.clock
-    deadline = time.monotonic() + 60
-    while distinct_ids(output) < args.total:
-        if time.monotonic() > deadline:
-            ssc.stop(stopGraceFully=False)
-            sys.exit("timed out before the output held every event")
-        time.sleep(0.005)   # let events arrive: one batch per step of the manual clock
-        clock.advance(1)
-    ssc.stop(stopGraceFully=True)
+    run(args, setup)
 
 
 if __name__ == "__main__":

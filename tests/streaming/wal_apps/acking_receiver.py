@@ -14,16 +14,16 @@ so a batch run again after a crash rewrites the same file. The context runs
 on a manual clock that this program advances itself until the output holds
 all TOTAL records; after a crash it is recovered with getOrCreate.
 """
-import argparse
 import os
 import socket
 import sys
 import threading
-import time
 
-from fluvial import SparkConf, SparkContext
-from fluvial.streaming import StreamingContext
-from fluvial.streaming.sources.receiver import Receiver
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+from crash_driver import batch_files, parse_args, run, wal_context  # noqa: E402
+
+from fluvial.streaming.sources.receiver import Receiver  # noqa: E402
 
 
 class AckingReceiver(Receiver):
@@ -72,58 +72,15 @@ class AckingReceiver(Receiver):
             self.restart(f"127.0.0.1:{self.port} closed the connection")
 
 
-def read_output(directory: str) -> dict[str, list[int]]:
-    out = {}
-    for name in os.listdir(directory):
-        if name.endswith(".txt"):
-            with open(os.path.join(directory, name)) as f:
-                out[name] = [int(x) for x in f.read().split()]
-    return out
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("checkpoint")
-    ap.add_argument("output")
-    ap.add_argument("port", type=int)
-    ap.add_argument("total", type=int)
-    ap.add_argument("--master", default="local")
-    args = ap.parse_args()
-    output = args.output
+    args = parse_args()
 
-    def setup() -> StreamingContext:
-        conf = (SparkConf().setMaster(args.master).setAppName("acking-receiver")
-                .set("spark.streaming.clock", "manual")
-                .set("spark.streaming.receiver.writeAheadLog.enable", "true")
-                .set("spark.streaming.receiver.writeAheadLog.rollingIntervalSecs", "5")
-                .set("spark.streaming.receiverRestartDelay", "50ms"))
-        ssc = StreamingContext(SparkContext(conf=conf), 1)
-        ssc.checkpoint(args.checkpoint)
-
-        def save(t, rdd):
-            records = rdd.collect()
-            if not records:
-                return
-            ms = int(t.timestamp() * 1000)
-            tmp = os.path.join(output, f".{ms}.tmp")
-            with open(tmp, "w") as f:
-                f.write("".join(f"{r}\n" for r in records))
-            os.replace(tmp, os.path.join(output, f"{ms:09d}.txt"))
-
-        ssc.receiverStream(AckingReceiver(args.port)).foreachRDD(save)
+    def setup():
+        ssc = wal_context(args, "acking-receiver")
+        ssc.receiverStream(AckingReceiver(args.port)).foreachRDD(batch_files(args.output, lambda rdd: rdd.collect()))
         return ssc
 
-    ssc = StreamingContext.getOrCreate(args.checkpoint, setup)
-    ssc.start()
-    clock = ssc.clock
-    deadline = time.monotonic() + 60
-    while len({r for rs in read_output(output).values() for r in rs}) < args.total:
-        if time.monotonic() > deadline:
-            ssc.stop(stopGraceFully=False)
-            sys.exit("timed out before the output held every record")
-        time.sleep(0.005)   # let records arrive: one batch per step of the manual clock
-        clock.advance(1)
-    ssc.stop(stopGraceFully=True)
+    run(args, setup)
 
 
 if __name__ == "__main__":
