@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import collections
 import os
-import random
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,7 +23,8 @@ from thrift.transport.TTransport import TFramedTransport
 
 from flumehandler.thrift_protocol import Client
 from flumehandler.thrift_ttypes import ThriftFlumeEvent
-from support import finish_driver, wait_until
+from support import (assert_at_least_once_and_once_if_sent_once, batch_output_counts, finish_driver, free_port,
+                     kill_driver_twice)
 
 APP = Path(__file__).parent / "thrift_peers" / "crash_app.py"
 TOTAL = 600
@@ -69,45 +67,21 @@ class Sink(threading.Thread):
                 transport.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def launch(tmp: Path, out: Path, port: int) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(APP), str(tmp / "checkpoint"), str(out), str(port), str(TOTAL)],
                             stderr=subprocess.PIPE, text=True)
 
 
-def output_counts(out: Path) -> collections.Counter[int]:
-    counts: collections.Counter[int] = collections.Counter()
-    for name in os.listdir(out):
-        if name.endswith(".txt"):
-            counts.update(int(x) for x in (out / name).read_text().split())
-    return counts
-
-
 def test_sigkilled_driver_with_write_ahead_log_outputs_every_event_answered_ok_exactly_once(tmp_path: Path) -> None:
-    rng = random.Random(7)
     out = tmp_path / "out"
     out.mkdir()
     port = free_port()
     sink = Sink(port, TOTAL, CHUNK)
     sink.start()
-    killed = 0
-    only_in_log = 0   # events answered OK but not yet output when the driver died: recovery needs the log
     try:
-        for target in sorted(rng.sample(range(TOTAL // 5, TOTAL * 4 // 5), 2)):
-            proc = launch(tmp_path, out, port)
-            try:
-                wait_until(lambda: sink.acked >= target or proc.poll() is not None,
-                           f"event {target} answered OK", timeout=60)
-            finally:
-                proc.send_signal(signal.SIGKILL)
-            killed += finish_driver(proc) == -signal.SIGKILL
-            at_kill = output_counts(out)
-            only_in_log += sum(1 for n in range(sink.acked + 1) if not at_kill[n])
+        # only_in_log: events answered OK but not yet output when the driver died (recovery needs the log)
+        killed, only_in_log = kill_driver_twice(lambda: launch(tmp_path, out, port),
+                                                lambda: range(sink.acked + 1), TOTAL, 7, out)
         acked_before_last_run = sink.acked
         assert finish_driver(launch(tmp_path, out, port)) == 0
     finally:
@@ -116,9 +90,4 @@ def test_sigkilled_driver_with_write_ahead_log_outputs_every_event_answered_ok_e
     assert killed == 2 and 0 <= acked_before_last_run < TOTAL - 1 and only_in_log > 0
     assert sink.acked == TOTAL - 1
     assert os.listdir(tmp_path / "checkpoint" / "receivedData" / "0")
-    counts = output_counts(out)
-    assert [n for n in range(TOTAL) if counts[n] == 0] == [], "events lost"
-    assert set(counts) == set(range(TOTAL))
-    once = [n for n in range(TOTAL) if sink.sent[n] == 1 and counts[n] != 1]
-    assert once == [], "events sent (and answered OK) once but not output exactly once"
-    assert [n for n in range(TOTAL) if counts[n] > sink.sent[n]] == []
+    assert_at_least_once_and_once_if_sent_once(batch_output_counts(out), sink.sent, TOTAL)

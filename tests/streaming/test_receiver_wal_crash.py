@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import collections
 import os
-import random
-import signal
 import socket
 import subprocess
 import sys
@@ -22,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from support import wait_until
+from support import (assert_at_least_once_and_once_if_sent_once, batch_output_counts, finish_driver,
+                     kill_driver_twice)
 
 APP = Path(__file__).parent / "wal_apps" / "acking_receiver.py"
 TOTAL = 600
@@ -91,50 +90,20 @@ def launch(tmp: Path, out: Path, port: int, master: str) -> subprocess.Popen:
                              "--master", master], stderr=subprocess.PIPE, text=True)
 
 
-def finish(proc: subprocess.Popen) -> int:
-    _, err = proc.communicate(timeout=90)
-    if proc.returncode not in (0, -signal.SIGKILL):
-        raise AssertionError(f"driver failed with status {proc.returncode}:\n{err[-4000:]}")
-    return proc.returncode
-
-
-def output_counts(out: Path) -> collections.Counter[int]:
-    counts: collections.Counter[int] = collections.Counter()
-    for name in os.listdir(out):
-        if name.endswith(".txt"):
-            counts.update(int(x) for x in (out / name).read_text().split())
-    return counts
-
-
 @pytest.mark.parametrize("master,seed", [("local", 1), ("local[2]", 2)])
 def test_sigkilled_driver_with_write_ahead_log_outputs_every_acknowledged_record_once(
         tmp_path: Path, master: str, seed: int) -> None:
-    rng = random.Random(seed)
     out = tmp_path / "out"
     out.mkdir()
     server = RecordServer(TOTAL, CHUNK)
-    killed = 0
-    only_in_log = 0   # acknowledged records not yet output when the driver died: recovery needs the log
     try:
-        for target in sorted(rng.sample(range(TOTAL // 5, TOTAL * 4 // 5), 2)):
-            proc = launch(tmp_path, out, server.port, master)
-            try:
-                wait_until(lambda: server.acked >= target or proc.poll() is not None,
-                           f"record {target} acknowledged", timeout=60)
-            finally:
-                proc.send_signal(signal.SIGKILL)
-            killed += finish(proc) == -signal.SIGKILL
-            at_kill = output_counts(out)
-            only_in_log += sum(1 for r in range(server.acked + 1) if not at_kill[r])
+        # only_in_log: acknowledged records not yet output when the driver died (recovery needs the log)
+        killed, only_in_log = kill_driver_twice(lambda: launch(tmp_path, out, server.port, master),
+                                                lambda: range(server.acked + 1), TOTAL, seed, out)
         acked_before_last_run = server.acked
-        assert finish(launch(tmp_path, out, server.port, master)) == 0
+        assert finish_driver(launch(tmp_path, out, server.port, master)) == 0
     finally:
         server.close()
     assert killed == 2 and 0 <= acked_before_last_run < TOTAL - 1 and only_in_log > 0
     assert os.listdir(tmp_path / "checkpoint" / "receivedData" / "0")
-    counts = output_counts(out)
-    assert [r for r in range(TOTAL) if counts[r] == 0] == [], "records lost"
-    assert set(counts) == set(range(TOTAL))
-    once = [r for r in range(TOTAL) if server.sent[r] == 1 and counts[r] != 1]
-    assert once == [], "records sent (and acknowledged) once but not output exactly once"
-    assert [r for r in range(TOTAL) if counts[r] > server.sent[r]] == []
+    assert_at_least_once_and_once_if_sent_once(batch_output_counts(out), server.sent, TOTAL)

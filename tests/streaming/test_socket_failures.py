@@ -12,7 +12,7 @@ import pytest
 from fluvial.streaming import StreamingContext, StreamingListener
 from fluvial.testing import ListSink, ManualClock
 
-from support import EXECUTORS, make_context, wait_until
+from support import free_port, make_context, wait_until
 
 
 @pytest.fixture
@@ -29,12 +29,6 @@ class Errors(StreamingListener):
     def onReceiverError(self, e):
         self.messages.append(e.receiverInfo().lastErrorMessage())
 
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def socket_threads() -> list[threading.Thread]:
