@@ -61,6 +61,14 @@ def is_local(url: str) -> bool:
     return _local_path(_check_url(url)) is not None
 
 
+def canonical(url: str) -> str:
+    """One spelling per location: a local path (plain, ``file://``,
+    ``local://``) as an absolute path; any other URL as given."""
+    url = _check_url(url)
+    path = _local_path(url)
+    return path if path is not None else url
+
+
 def absolute(url: str) -> str:
     """``url`` with a plain relative local path made absolute; URLs are
     returned as given."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 
 class Clock:
@@ -85,3 +85,20 @@ class ManualClock(Clock):
     def _detach(self, drain: Callable[[int], None]) -> None:
         if drain in self._drainers:
             self._drainers.remove(drain)
+
+
+_MANUAL_NAMES = {"org.apache.spark.util.ManualClock", "fluvial.streaming.clock.ManualClock",
+                 "fluvial.testing.ManualClock", "manual"}
+_SYSTEM_NAMES = {"org.apache.spark.util.SystemClock", "system"}
+
+
+def clock_from_conf(conf: Any, start_ms: int = 0) -> Clock:
+    """The clock ``spark.streaming.clock`` names (Spark's class names or
+    ``manual`` / ``system``; default the system clock). A manual clock starts
+    at ``start_ms``."""
+    name = conf.get("spark.streaming.clock")
+    if name in _MANUAL_NAMES:
+        return ManualClock(start_ms)
+    if name is not None and name not in _SYSTEM_NAMES:
+        raise ValueError(f"spark.streaming.clock={name!r} is not a known clock; use 'manual' or 'system'")
+    return SystemClock()

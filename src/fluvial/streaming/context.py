@@ -16,20 +16,18 @@ from typing import Any, Callable, Sequence
 from ..core.context import SparkContext
 from ..core.rdd import RDD
 from ..core.storage import StorageLevel
-from .clock import Clock, ManualClock, SystemClock
+from .clock import Clock, ManualClock, clock_from_conf
 from .dstream import DStream
 from .graph import DStreamGraph
 from .listener import ListenerBus, StreamingListener, StreamingListenerStreamingStarted
 from .scheduler import BatchFailedError, JobScheduler
+from .shutdown import ShutdownHook, awaiting
 from .sources.base import InputInfoTracker
 from .sources.queue import QueueInputDStream
 from .sources.receiver import Receiver, ReceiverInputDStream, ReceiverTracker
 from .util import call_site, to_ms
 
 log = logging.getLogger("fluvial.streaming")
-
-_MANUAL_CLOCK_NAMES = {"org.apache.spark.util.ManualClock", "fluvial.streaming.clock.ManualClock",
-                       "fluvial.testing.ManualClock", "manual"}
 
 
 class StreamingContext:
@@ -55,15 +53,7 @@ class StreamingContext:
     def _setup(self, sparkContext: SparkContext, batch_ms: int, clock: Clock | None) -> None:
         self._sc = sparkContext
         self._batch_ms = batch_ms
-        if clock is None:
-            name = sparkContext._conf.get("spark.streaming.clock")
-            if name in _MANUAL_CLOCK_NAMES:
-                clock = ManualClock()
-            elif name is not None and name not in ("org.apache.spark.util.SystemClock", "system"):
-                raise ValueError(f"spark.streaming.clock={name!r} is not a known clock; use 'manual' or 'system'")
-            else:
-                clock = SystemClock()
-        self._clock = clock
+        self._clock = clock if clock is not None else clock_from_conf(sparkContext._conf)
         self._graph = DStreamGraph(self._batch_ms)
         self._input_info = InputInfoTracker()
         self._bus = ListenerBus()
@@ -169,7 +159,6 @@ class StreamingContext:
                 self._graph.validate()
                 self._scheduler.start()
                 self._start_checkpointing()
-                from .shutdown import ShutdownHook
                 self._shutdown = ShutdownHook.install(self)
                 self._bus.start()
                 self._bus.post(StreamingListenerStreamingStarted(int(time.time() * 1000)))
@@ -315,7 +304,7 @@ class StreamingContext:
     def awaitTermination(self, timeout: float | None = None) -> None:
         """Wait for the context to stop (at most ``timeout`` seconds). If a
         batch failed, raise its :class:`BatchFailedError` (every time)."""
-        with self._awaiting():
+        with awaiting():
             self._terminated.wait(timeout)
         if self._error is not None:
             raise self._error
@@ -323,16 +312,11 @@ class StreamingContext:
     def awaitTerminationOrTimeout(self, timeout: float) -> bool:
         """True if the context stopped within ``timeout`` seconds, False if
         not; a failed batch's :class:`BatchFailedError` is raised."""
-        with self._awaiting():
+        with awaiting():
             stopped = self._terminated.wait(timeout)
         if self._error is not None:
             raise self._error
         return stopped
-
-    def _awaiting(self) -> Any:
-        """Marks the main thread as waiting for termination (see shutdown.py)."""
-        from .shutdown import awaiting
-        return awaiting()
 
     # --------------------------------------------------------------- settings
     def remember(self, duration: float) -> None:
@@ -350,9 +334,7 @@ class StreamingContext:
         from ..core import fsio
         if not isinstance(directory, (str, os.PathLike)):
             raise TypeError(f"checkpoint: directory must be a path or URL, got {directory!r}")
-        directory = os.fspath(directory)
-        if fsio.is_local(directory):
-            directory = os.path.abspath(directory.removeprefix("file://"))
+        directory = fsio.canonical(os.fspath(directory))
         fsio.makedirs(directory)
         self._checkpoint_dir = directory
         self._sc.setCheckpointDir(fsio.join(directory, "rdds"))

@@ -31,9 +31,10 @@ class GenerateError(Exception):
 class DStreamGraph:
     """Input streams, output streams and, once started, every stream between.
 
-    ``lock`` is held while a batch is generated, while batches are forgotten
-    and while the graph is pickled into a metadata checkpoint, so a
-    checkpoint always sees the streams between two of those steps."""
+    The scheduler holds ``lock`` while it generates a batch, while it has
+    batches forgotten and while it pickles the graph into a metadata
+    checkpoint, so a checkpoint always sees the streams between two of those
+    steps."""
 
     def __init__(self, batch_ms: int) -> None:
         self.batch_ms = batch_ms
@@ -109,10 +110,6 @@ class DStreamGraph:
         """Compute the RDDs of batch ``t`` and one job per output operation
         that has an RDD then; raises :class:`GenerateError`."""
         jobs: list[Job] = []
-        with self.lock:
-            return self._generate_jobs(t, jobs)
-
-    def _generate_jobs(self, t: int, jobs: list[Job]) -> list[Job]:
         for out in self.output_streams:
             try:
                 run = out._job_for(t)
@@ -124,6 +121,5 @@ class DStreamGraph:
 
     def clear_metadata(self, t: int) -> None:
         """Batch ``t`` is done: every stream forgets what it no longer needs."""
-        with self.lock:
-            for s in self.streams:
-                s._clear_metadata(t)
+        for s in self.streams:
+            s._clear_metadata(t)

@@ -254,15 +254,18 @@ class CheckpointWriter:
         self._error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._newest = -1
-        self._stream_rdds: set[int] = set()   # ids of RDDs streams held at some checkpoint
+        self._stream_rdds: set[int] = set()   # ids of data-checkpointed RDDs streams held at some checkpoint
+        self._earlier_runs_left = True         # data checkpoints of a run before a recovery may be left
 
     def write(self, t: int, pending: Iterable[int], wait: bool = True) -> None:
         pending = sorted(pending)
         payload, refs = serialize(self.ssc, t, pending)
         floor = min([t, *pending])
-        live = {rdd.id() for st in self.ssc._graph.all_streams() for rdd in st._generated.values()}
+        generated = [rdd for st in self.ssc._graph.all_streams() for rdd in st._generated.values()]
+        live = {rdd.id() for rdd in generated}
+        checkpointed = {rdd.id() for rdd in generated if rdd.is_checkpointed}
         horizon = self.ssc._sc._new_rdd_id()  # RDDs made after this snapshot have larger ids
-        item = (t, payload, refs, floor, live, horizon)
+        item = (t, payload, refs, floor, live, checkpointed, horizon)
         with self._cond:
             self._raise_error()
             if self._queued is not None and self._queued[0] <= t:
@@ -317,9 +320,9 @@ class CheckpointWriter:
                     self._cond.notify_all()
 
     def _commit(self, t: int, payload: bytes, refs: list[str], floor: int, live: set[int],
-                horizon: int) -> None:
+                checkpointed: set[int], horizon: int) -> None:
         with self._lock:
-            self._stream_rdds |= live
+            self._stream_rdds |= checkpointed
             if t >= self._newest:  # else a newer checkpoint is already durable
                 self.store.write(t, payload)
                 self._newest = t
@@ -336,24 +339,35 @@ class CheckpointWriter:
         """Delete the data checkpoints of stream RDDs that no kept checkpoint
         refers to and no stream holds any more, and those an earlier run left
         that no kept checkpoint refers to. Other checkpoints (an RDD the
-        program checkpointed itself) are left alone."""
+        program checkpointed itself) are left alone. Lists directories only
+        while an earlier run's data is left."""
         own = self.ssc._sc.getCheckpointDir()
+        if own is not None:
+            for rid in [r for r in self._stream_rdds if r < horizon and r not in live]:
+                path = fsio.join(own, f"rdd-{rid}")
+                if path not in needed:
+                    self._stream_rdds.discard(rid)
+                    fsio.remove(path, recursive=True)
+        if not self._earlier_runs_left:
+            return
         root = fsio.join(self.store.url, "rdds")
+        left = False
         for app in fsio.list_names(root):
             app_dir = fsio.join(root, app)
-            mine = own is not None and app_dir == fsio.join(own)
+            if own is not None and app_dir == fsio.join(own):
+                continue
+            kept = False
             for name in fsio.list_names(app_dir):
                 path = fsio.join(app_dir, name)
-                if path in needed or not name.startswith("rdd-"):
-                    continue
-                if mine:
-                    rid = int(name[4:]) if name[4:].isdigit() else horizon
-                    if rid >= horizon or rid in live or rid not in self._stream_rdds:
-                        continue
-                    self._stream_rdds.discard(rid)
-                fsio.remove(path, recursive=True)
-            if not mine and not fsio.list_names(app_dir):
+                if path in needed:
+                    kept = True
+                else:
+                    fsio.remove(path, recursive=True)
+            if kept:
+                left = True
+            else:
                 fsio.remove(app_dir, recursive=True)
+        self._earlier_runs_left = left
 
 
 def signing_key(conf: Any) -> str | None:

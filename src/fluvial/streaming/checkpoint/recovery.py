@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ...core import fsio
 from ...core.conf import SparkConf
 from ...core.context import SparkContext
-from ..clock import ManualClock
+from ..clock import clock_from_conf
 from .metadata import (SIGNING_KEY_CONF, Checkpoint, CheckpointError, MissingDataError, check_program,
                        load_graph, read_checkpoints, recovery_conf, signing_key)
 
@@ -24,15 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fluvial.streaming")
 
-_MANUAL = {"org.apache.spark.util.ManualClock", "fluvial.streaming.clock.ManualClock",
-           "fluvial.testing.ManualClock", "manual"}
-
-
 def recover(cls: type["StreamingContext"], path: str) -> "StreamingContext | None":
     """The context saved in ``path``, or None when ``path`` holds no checkpoint."""
-    if fsio.is_local(path):
-        import os
-        path = os.path.abspath(path.removeprefix("file://"))
+    path = fsio.canonical(path)
     conf = recovery_conf()
     checkpoints = list(read_checkpoints(path, conf))
     if not checkpoints:
@@ -74,10 +68,8 @@ def _shell(cls: type["StreamingContext"], sc: SparkContext, ckpt: Checkpoint) ->
     manual clock, the clock set to the checkpoint's time (plus
     ``spark.streaming.manualClock.jump``, as in Spark)."""
     ssc = cls.__new__(cls)
-    clock = None
-    if sc._conf.get("spark.streaming.clock") in _MANUAL:
-        clock = ManualClock(ckpt.time_ms + sc._conf.getInt("spark.streaming.manualClock.jump", 0))
-    ssc._setup(sc, ckpt.batch_ms, clock)
+    jump = sc._conf.getInt("spark.streaming.manualClock.jump", 0)
+    ssc._setup(sc, ckpt.batch_ms, clock_from_conf(sc._conf, start_ms=ckpt.time_ms + jump))
     return ssc
 
 
