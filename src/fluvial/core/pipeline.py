@@ -145,40 +145,10 @@ def _counts(run: list[RecordStep]) -> bool:
             and _pairs_with_one(run[-1].f) and (len(run) == 1 or run[-2].kind == "flatMap"))
 
 
-def _build_counting_factory(kinds: tuple[str, ...]) -> Callable[..., Any]:
-    params = [f"f{i}" for i in range(len(kinds))] + ["count"]
-    body = ["def run(split, it):", "    acc = {}"]
-    if not kinds:
-        body.append("    count(acc, it)")
-    else:
-        body.append("    for x0 in it:")
-        depth, var = 2, "x0"
-        for i, kind in enumerate(kinds[:-1]):
-            pad, nxt = "    " * depth, f"x{i + 1}"
-            if kind == "map":
-                body.append(f"{pad}{nxt} = f{i}({var})")
-            elif kind == "flatMap":
-                body.append(f"{pad}for {nxt} in f{i}({var}):")
-                depth += 1
-            else:
-                body += [f"{pad}if not f{i}({var}):", f"{pad}    continue"]
-                nxt = var
-            var = nxt
-        body.append(f"{'    ' * depth}count(acc, f{len(kinds) - 1}({var}))")
-    body.append("    return iter(acc.items())")
-    source = f"def factory({', '.join(params)}):\n" + "\n".join("    " + line for line in body) + "\n    return run\n"
-    namespace: dict[str, Any] = {}
-    exec(compile(source, f"<fluvial pipeline count {'/'.join(kinds)}>", "exec"), namespace)
-    return namespace["factory"]
-
-
-def _build_factory(kinds: tuple[str, ...], identity_create: bool | None, adds: bool) -> Callable[..., Any]:
-    params = [f"f{i}" for i in range(len(kinds))]
-    if identity_create is not None:
-        params += ["create", "merge"]
-    body = ["def run(split, it):"]
-    if identity_create is not None:
-        body += ["    acc = {}"]
+def _loops(kinds: tuple[str, ...], body: list[str]) -> tuple[str, str]:
+    """Append the nested loops doing ``kinds`` (functions ``f0``, ``f1``, ...)
+    over ``it`` to ``body``; return the indent and the variable holding each
+    record they produce."""
     body.append("    for x0 in it:")
     depth, var = 2, "x0"
     for i, kind in enumerate(kinds):
@@ -189,13 +159,41 @@ def _build_factory(kinds: tuple[str, ...], identity_create: bool | None, adds: b
             body.append(f"{pad}for {nxt} in f{i}({var}):")
             depth += 1
         elif kind == "filter":
-            body.append(f"{pad}if not f{i}({var}):")
-            body.append(f"{pad}    continue")
+            body += [f"{pad}if not f{i}({var}):", f"{pad}    continue"]
             nxt = var
         else:
             raise ValueError(f"unknown record step {kind!r}")
         var = nxt
-    pad = "    " * depth
+    return "    " * depth, var
+
+
+def _compile_factory(params: list[str], body: list[str], name: str) -> Callable[..., Any]:
+    source = f"def factory({', '.join(params)}):\n" + "\n".join("    " + line for line in body) + "\n    return run\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<fluvial pipeline {name}>", "exec"), namespace)
+    return namespace["factory"]
+
+
+def _build_counting_factory(kinds: tuple[str, ...]) -> Callable[..., Any]:
+    """``kinds`` ends with the flatMap whose elements are counted (or is empty: count the records)."""
+    body = ["def run(split, it):", "    acc = {}"]
+    if not kinds:
+        body.append("    count(acc, it)")
+    else:
+        pad, var = _loops(kinds[:-1], body)
+        body.append(f"{pad}count(acc, f{len(kinds) - 1}({var}))")
+    body.append("    return iter(acc.items())")
+    return _compile_factory([f"f{i}" for i in range(len(kinds))] + ["count"], body,
+                            f"count {'/'.join(kinds)}")
+
+
+def _build_factory(kinds: tuple[str, ...], identity_create: bool | None, adds: bool) -> Callable[..., Any]:
+    params = [f"f{i}" for i in range(len(kinds))]
+    body = ["def run(split, it):"]
+    if identity_create is not None:
+        params += ["create", "merge"]
+        body.append("    acc = {}")
+    pad, var = _loops(kinds, body)
     if identity_create is None:
         body.append(f"{pad}yield {var}")
     else:
@@ -210,7 +208,4 @@ def _build_factory(kinds: tuple[str, ...], identity_create: bool | None, adds: b
                  f"{pad}    acc[k] = {'v' if identity_create else 'create(v)'}",
                  f"{pad}else:", f"{pad}    acc[k] = {merged}"]
         body.append("    return iter(acc.items())")
-    source = f"def factory({', '.join(params)}):\n" + "\n".join("    " + line for line in body) + "\n    return run\n"
-    namespace: dict[str, Any] = {}
-    exec(compile(source, f"<fluvial pipeline {'/'.join(kinds) or 'combine'}>", "exec"), namespace)
-    return namespace["factory"]
+    return _compile_factory(params, body, "/".join(kinds) or "combine")
