@@ -69,6 +69,13 @@ def test_initial_rdd_is_the_state_before_the_first_batch(sc, cpdir, as_rdd):
     assert [dict(b) for b in got] == [{"a": 11, "z": 5}, {"a": 11, "z": 5, "b": 1}]
 
 
+def test_a_key_repeated_in_the_initial_rdd_starts_from_its_first_state(sc, cpdir):
+    initial = sc.parallelize([("a", 10), ("b", 1), ("a", 99)], 1)
+    got = run_stream(sc, [[[("a", 1)], []]], lambda s: s.updateStateByKey(running_sum, 2, initial),
+                     checkpoint=cpdir)
+    assert [dict(b) for b in got] == [{"a": 11, "b": 1}, {"a": 11, "b": 1}]
+
+
 def test_num_partitions_sets_the_state_partitions(sc, cpdir):
     got = run_stream(sc, [[[("a", 1), ("b", 1), ("c", 1)]]],
                      lambda s: s.updateStateByKey(running_sum, numPartitions=5).glom().map(len), checkpoint=cpdir)

@@ -8,8 +8,11 @@ import random
 from collections import Counter, defaultdict
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fluvial.streaming import StreamingContext
+from fluvial.streaming.window import WindowStepRDD
 from fluvial.streaming.checkpoint.metadata import parse
 from fluvial.streaming.checkpoint.store import CheckpointStore
 from fluvial.testing import ManualClock, queue_source, run_stream
@@ -153,6 +156,32 @@ def test_inverse_reduce_matches_full_recompute(sc, cpdir):
             assert all(v == 0 for k, v in inc.items() if k not in present), (w, sl, t)
             if w < 5 * sl:
                 assert set(inc) == present, (w, sl, t)
+
+
+KEYS = st.sampled_from("abcdefghij")
+FLOATS = st.floats(-1e6, 1e6, allow_nan=False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(window=st.dictionaries(KEYS, FLOATS), leaving=st.dictionaries(KEYS, st.none() | FLOATS),
+       entering=st.dictionaries(KEYS, FLOATS))
+def test_window_step_takes_out_then_adds_in_previous_key_order(sc, window, leaving, entering):
+    """Per partition: the previous window's keys in their order, invFunc for
+    leaving values (None and keys not in the window are skipped), then func
+    for entering values, new keys last in entering order -- the records,
+    order and float results of PySpark's leftOuterJoin + union + reduceByKey."""
+    rdds = [sc.parallelize(list(d.items()), 2).partitionBy(3) for d in (window, leaving, entering)]
+    got = WindowStepRDD(*rdds, operator.add, operator.sub).glom().collect()
+    want = []
+    for prev, left, came in zip(*(r.glom().collect() for r in rdds)):
+        part = dict(prev)
+        for k, w in left:
+            if w is not None and k in part:
+                part[k] = part[k] - w
+        for k, x in came:
+            part[k] = part[k] + x if k in part else x
+        want.append(list(part.items()))
+    assert got == want
 
 
 # ----------------------------------------------------- built on the windows

@@ -426,14 +426,15 @@ class SparkContext:
 
     def union(self, rdds: Sequence[Any]) -> Any:
         """Concatenate RDDs. RDDs sharing one partitioner keep it (partition i
-        of the result reads partition i of each)."""
+        of the result reads partition i of each), as in Spark, also when there
+        is only one."""
         from .lineage import PartitionerAwareUnionRDD, UnionRDD
         self._check_active()
         rdds = list(rdds)
         if not rdds:
             raise ValueError("union: rdds must contain at least one RDD")
         first = rdds[0].partitioner
-        if first is not None and all(r.partitioner == first for r in rdds[1:]) and len(rdds) > 1:
+        if first is not None and all(r.partitioner == first for r in rdds[1:]):
             return PartitionerAwareUnionRDD(self, rdds)
         return UnionRDD(self, rdds)
 

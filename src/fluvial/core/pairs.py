@@ -13,22 +13,8 @@ import copy
 from typing import Any, Callable, Iterable, Iterator
 
 from .resultiterable import ResultIterable
-from .pipeline import CombineStep
+from .pipeline import CombineStep, group_append, group_create, group_extend
 from .shuffle import Partitioner, identity, portable_hash
-
-
-def _append(xs: list, x: Any) -> list:
-    xs.append(x)
-    return xs
-
-
-def _extend(a: list, b: list) -> list:
-    a.extend(b)
-    return a
-
-
-def _single(x: Any) -> list:
-    return [x]
 
 
 class PairMixin:
@@ -104,7 +90,7 @@ class PairMixin:
 
     def groupByKey(self, numPartitions: int | None = None, partitionFunc: Callable[[Any], int] = portable_hash) -> Any:
         """Values of each key as a :class:`ResultIterable`, in arrival order."""
-        return self.combineByKey(_single, _append, _extend, numPartitions,
+        return self.combineByKey(group_create, group_append, group_extend, numPartitions,
                                  partitionFunc).mapValues(ResultIterable)
 
     def countByKey(self) -> dict:

@@ -52,6 +52,21 @@ class PartitionStep:
     f: Callable[[int, Iterator], Iterable]
 
 
+def group_create(v: Any) -> list:
+    """The combiner of a key's first value when grouping values per key."""
+    return [v]
+
+
+def group_append(values: list, v: Any) -> list:
+    values.append(v)
+    return values
+
+
+def group_extend(values: list, more: list) -> list:
+    values.extend(more)
+    return values
+
+
 Step = RecordStep | CombineStep | PartitionStep
 _FACTORIES: dict[tuple, Callable[..., Callable[[int, Iterator], Iterable]]] = {}
 
@@ -92,7 +107,8 @@ def _compile_run(run: list[RecordStep], combine: CombineStep | None) -> Callable
         if factory is None:
             factory = _FACTORIES[shape] = _build_counting_factory(shape[1])
         return factory(*[s.f for s in run[:-1]], _count_elements)
-    shape = (tuple(s.kind for s in run), None if combine is None else same, adds)
+    groups = combine is not None and combine.create is group_create and combine.merge is group_append
+    shape = (tuple(s.kind for s in run), None if combine is None else same, "group" if groups else adds)
     factory = _FACTORIES.get(shape)
     if factory is None:
         factory = _FACTORIES[shape] = _build_factory(*shape)
@@ -187,7 +203,9 @@ def _build_counting_factory(kinds: tuple[str, ...]) -> Callable[..., Any]:
                             f"count {'/'.join(kinds)}")
 
 
-def _build_factory(kinds: tuple[str, ...], identity_create: bool | None, adds: bool) -> Callable[..., Any]:
+def _build_factory(kinds: tuple[str, ...], identity_create: bool | None, adds: bool | str) -> Callable[..., Any]:
+    """``adds``: True when ``merge`` is ``+``, ``"group"`` when the combine is
+    ``group_create``/``group_append`` (both then inlined)."""
     params = [f"f{i}" for i in range(len(kinds))]
     body = ["def run(split, it):"]
     if identity_create is not None:
@@ -201,11 +219,15 @@ def _build_factory(kinds: tuple[str, ...], identity_create: bool | None, adds: b
             body[-1] = body[-1].replace(f"{var} = ", "k, v = ", 1)
         else:
             body.append(f"{pad}k, v = {var}")
-        merged = "old + v" if adds else "merge(old, v)"  # operator.add inlined: the same call, no lookup
         # a dict lookup that mostly hits: try/except costs nothing when it does,
         # and only a missing key (not an error inside merge) takes the except path
-        body += [f"{pad}try:", f"{pad}    old = acc[k]", f"{pad}except KeyError:",
-                 f"{pad}    acc[k] = {'v' if identity_create else 'create(v)'}",
-                 f"{pad}else:", f"{pad}    acc[k] = {merged}"]
+        if adds == "group":
+            body += [f"{pad}try:", f"{pad}    old = acc[k]", f"{pad}except KeyError:",
+                     f"{pad}    acc[k] = [v]", f"{pad}else:", f"{pad}    old.append(v)"]
+        else:
+            merged = "old + v" if adds else "merge(old, v)"  # operator.add inlined: the same call, no lookup
+            body += [f"{pad}try:", f"{pad}    old = acc[k]", f"{pad}except KeyError:",
+                     f"{pad}    acc[k] = {'v' if identity_create else 'create(v)'}",
+                     f"{pad}else:", f"{pad}    acc[k] = {merged}"]
         body.append("    return iter(acc.items())")
     return _compile_factory(params, body, "/".join(kinds) or "combine")

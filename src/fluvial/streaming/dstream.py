@@ -22,6 +22,7 @@ import shutil
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
+from ..core.pipeline import group_append, group_create, group_extend
 from ..core.rdd import RDD
 from ..core.resultiterable import ResultIterable
 from ..core.shuffle import portable_hash
@@ -435,14 +436,28 @@ class DStream:
             return r
 
         def inv_reduce_func(t: Any, a: RDD, b: RDD) -> RDD:
-            from .window import InverseReduceRDD
             b = b.reduceByKey(func, n)
-            if a.partitioner is not None and a.partitioner == b.partitioner:
-                return InverseReduceRDD(a, b, invFunc)
             joined = a.leftOuterJoin(b, n)
             return joined.mapValues(lambda vw: invFunc(vw[0], vw[1]) if vw[1] is not None else vw[0])
+
+        def step_func(t: Any, previous: RDD, leaving: list[RDD], entering: list[RDD]) -> RDD | None:
+            # one pass per partition when everything is partitioned alike; a
+            # single batch of ``reduced`` has unique keys, several are reduced first
+            from .window import WindowStepRDD
+            if not leaving and not entering:
+                return previous
+            if any(r.partitioner is None or r.partitioner != previous.partitioner for r in leaving + entering):
+                return None
+
+            def one(rdds: list[RDD]) -> RDD | None:
+                if len(rdds) <= 1:
+                    return rdds[0] if rdds else None
+                return self._sc.union(rdds).reduceByKey(func, n)
+            r = WindowStepRDD(previous, one(leaving), one(entering), func, invFunc)
+            return r.filter(filterFunc) if filterFunc and entering else r
         return ReducedWindowedDStream(reduced, reduce_func, inv_reduce_func,
-                                      to_ms(windowDuration, "windowDuration"), self._slide_or_own(slideDuration))
+                                      to_ms(windowDuration, "windowDuration"), self._slide_or_own(slideDuration),
+                                      step_func)
 
     def reduceByWindow(self, reduceFunc: Callable[[Any, Any], Any], invReduceFunc: Callable[[Any, Any], Any] | None,
                        windowDuration: float, slideDuration: float) -> "DStream":
@@ -493,7 +508,7 @@ class DStream:
         def reduce_func(t: Any, a: RDD | None, b: RDD) -> RDD:
             # each key's new values, grouped on the map side (in arrival order,
             # then map partition order, as PySpark's groupByKey/cogroup give them)
-            new = b.combineByKey(_new_list, _append, _extend, n)
+            new = b.combineByKey(group_create, group_append, group_extend, n)
             if a is not None and a.partitioner != new.partitioner:
                 a = a.partitionBy(n)
             return UpdateStateRDD(a, new, updateFunc, new.partitioner)
@@ -568,20 +583,6 @@ def _drop_time(func: Callable[..., Any]) -> Callable[..., Any]:
     def without_time(_t: Any, *rdds: Any) -> Any:
         return func(*rdds)
     return without_time
-
-
-def _new_list(v: Any) -> list:
-    return [v]
-
-
-def _append(values: list, v: Any) -> list:
-    values.append(v)
-    return values
-
-
-def _extend(values: list, more: list) -> list:
-    values.extend(more)
-    return values
 
 
 def _concat(a: list, b: list) -> list:

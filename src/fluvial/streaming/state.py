@@ -203,18 +203,24 @@ class UpdateStateRDD(RDD):
         self._prev, self._data, self._update = prev, data, update
 
     def compute(self, split: int, tctx: Any) -> Iterator:
-        groups: dict = {}
+        states: dict = {}
         if self._prev is not None:
-            for k, state in self._prev.iterator(split, tctx):
-                if k not in groups:
-                    groups[k] = (state, [])
-        get = groups.get
-        for k, values in self._data.iterator(split, tctx):
-            group = get(k)
-            groups[k] = (None, values) if group is None else (group[0], values)
+            records = list(self._prev.iterator(split, tctx))
+            states = dict(records)
+            if len(states) != len(records):  # an initial RDD may repeat a key: its first state counts
+                states = {}
+                for k, state in records:
+                    states.setdefault(k, state)
+        arrived = dict(self._data.iterator(split, tctx))
+        take = arrived.pop
         update = self._update
-        for k, (state, values) in groups.items():
-            new = update(values, state)
+        for k, state in states.items():
+            values = take(k, None)
+            new = update([] if values is None else values, state)
+            if new is not None:
+                yield k, new
+        for k, values in arrived.items():
+            new = update(values, None)
             if new is not None:
                 yield k, new
 

@@ -62,19 +62,22 @@ class ReducedWindowedDStream(DStream):
     When the previous window's result exists and the window is at least five
     slides long, the new window is the previous one with the parent's RDDs
     that left ``inv_reduce_func``-ed out and those that entered
-    ``reduce_func``-ed in; otherwise the window is reduced from its RDDs
+    ``reduce_func``-ed in (both at once by ``step_func(t, previous, leaving,
+    entering)`` when it gives an RDD); otherwise the window is reduced from its RDDs
     (``reduce_func(t, None, union)``), and is absent when it has none. Results
     are persisted and checkpointed every ``max(slide, 10 s)`` (a checkpoint
     directory is required), which bounds lineage over a long run."""
 
-    _function_attrs = ("reduce_func", "inv_reduce_func")
+    _function_attrs = ("reduce_func", "inv_reduce_func", "step_func")
 
     def __init__(self, parent: DStream, reduce_func: Callable[[Any, RDD | None, RDD], RDD],
-                 inv_reduce_func: Callable[[Any, RDD, RDD], RDD], window_ms: int, slide_ms: int) -> None:
+                 inv_reduce_func: Callable[[Any, RDD, RDD], RDD], window_ms: int, slide_ms: int,
+                 step_func: Callable[[Any, RDD, list[RDD], list[RDD]], RDD | None] | None = None) -> None:
         _check_window(parent, window_ms, slide_ms)
         super().__init__(parent._ssc, [parent], slide_ms)
         self.reduce_func = reduce_func
         self.inv_reduce_func = inv_reduce_func
+        self.step_func = step_func
         self.window_ms = window_ms
         self._must_checkpoint = True
         self._set_storage(_MEMORY_ONLY)
@@ -91,8 +94,11 @@ class ReducedWindowedDStream(DStream):
         previous = self._get_or_compute(prev_end)
         if previous is not None and self.window_ms >= self._slide_ms * 5:
             old = parent._slice_ms(prev_begin + ps, begin)
-            current = self.inv_reduce_func(when, previous, self._sc.union(old)) if old else previous
             new = parent._slice_ms(prev_end + ps, end)
+            step = self.step_func(when, previous, old, new) if self.step_func is not None else None
+            if step is not None:
+                return step
+            current = self.inv_reduce_func(when, previous, self._sc.union(old)) if old else previous
             return self.reduce_func(when, current, self._sc.union(new)) if new else current
         rdds = parent._slice_ms(begin + ps, end)
         if not rdds:
@@ -100,24 +106,42 @@ class ReducedWindowedDStream(DStream):
         return self.reduce_func(when, None, self._sc.union(rdds))
 
 
-class InverseReduceRDD(RDD):
-    """The window minus the batches that left it, in one pass per partition:
-    ``(k, invFunc(v, w))`` for each ``(k, v)`` of the previous window whose key
-    has a value ``w`` (not None) in the departing batches, else ``(k, v)``; keys
-    in the previous window's order. The same records, in the same order, as
-    PySpark's ``leftOuterJoin`` + ``mapValues`` (both sides must be partitioned
-    alike, with unique keys)."""
+class WindowStepRDD(RDD):
+    """The next window of an invertible ``reduceByKeyAndWindow`` in one pass
+    per partition: the previous window with each leaving value taken out
+    (``inv(v, w)``, skipped when ``w`` is None or the key is not in the
+    window) and each entering value added (``func(v, x)``, or ``x`` for a new
+    key). Keys of the previous window keep their order and new keys follow in
+    entering order: the same records, in the same order and computed with the
+    same calls, as PySpark's ``leftOuterJoin`` + ``mapValues`` followed by
+    ``union`` + ``reduceByKey``. Every parent must be partitioned like the
+    previous window, with each key at most once per partition; the previous
+    window's records are copied into a new dict, never changed."""
 
-    _parent_attrs = ("_window", "_old")
+    _parent_attrs = ("_previous", "_leaving", "_entering")
 
-    def __init__(self, window: RDD, old: RDD, inv_func: Callable[[Any, Any], Any]) -> None:
-        super().__init__(window.ctx, [one_to_one(window), one_to_one(old)], window.getNumPartitions(),
-                         window.partitioner)
-        self._window, self._old, self._inv = window, old, inv_func
+    def __init__(self, previous: RDD, leaving: RDD | None, entering: RDD | None,
+                 func: Callable[[Any, Any], Any], inv: Callable[[Any, Any], Any]) -> None:
+        parents = [r for r in (previous, leaving, entering) if r is not None]
+        super().__init__(previous.ctx, [one_to_one(r) for r in parents], previous.getNumPartitions(),
+                         previous.partitioner)
+        self._previous, self._leaving, self._entering = previous, leaving, entering
+        self._func, self._inv = func, inv
 
     def compute(self, split: int, tctx: Any) -> Iterator:
-        leaving = dict(self._old.iterator(split, tctx))
-        inv = self._inv
-        for k, v in self._window.iterator(split, tctx):
-            w = leaving.get(k)
-            yield (k, v) if w is None else (k, inv(v, w))
+        window = dict(self._previous.iterator(split, tctx))
+        if self._leaving is not None:
+            inv = self._inv
+            for k, w in self._leaving.iterator(split, tctx):
+                if w is not None and k in window:
+                    window[k] = inv(window[k], w)
+        if self._entering is not None:
+            func = self._func
+            for k, x in self._entering.iterator(split, tctx):
+                try:
+                    v = window[k]
+                except KeyError:
+                    window[k] = x
+                else:
+                    window[k] = func(v, x)
+        return iter(window.items())
