@@ -252,6 +252,7 @@ def queue_metrics(r: dict) -> dict:
         raise ChildFailed(f"{r['engine']} {r['workload']}: a data batch has no processing delay")
     return {
         "sc_ready_s": r["sc_ready_s"], "started_s": r["started_s"],
+        "after_read_s": r["started_s"] - r["read_s"] if r.get("read_s") is not None else None,
         "proc_median_ms": 1000 * statistics.median(proc), "proc_max_ms": 1000 * max(proc),
         "throughput": r["lines"] / sum(proc) if sum(proc) > 0 else None,
         "empty_before_ms": _median([1000 * _proc_s(b) for b in batches[min(2, pre - 1):pre]]),
