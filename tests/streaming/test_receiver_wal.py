@@ -17,7 +17,7 @@ import uuid
 import cloudpickle
 import pytest
 
-from fluvial.streaming import StreamingContext
+from fluvial.streaming import StreamingContext, StreamingListener
 from fluvial.streaming.sources.blocklog import BlockLog
 from fluvial.streaming.sources.receiver import WAL_ENABLE_KEY, Receiver, ReceiverInputDStream
 from fluvial.streaming.sources.socket import SocketReceiver
@@ -307,3 +307,47 @@ def test_a_batch_still_running_keeps_its_logged_blocks_whatever_checkpoint_done_
     finally:
         _RELEASE.set()
         ssc.stop(stopSparkContext=False)
+
+
+def test_a_pre_counted_block_counts_its_records_everywhere_and_across_recovery(sc, wal_on, tmp_path):
+    """``storeAll(items, numRecords=n)``: the block holds ``items`` but stands for
+    ``n`` records in its ref, the log, the batch's input info, the rate limit
+    and the unprocessed count, also after the log is read back."""
+    ssc1, clock1 = new_context(sc, tmp_path)
+    rx = Handed()
+    stream = ssc1.receiverStream(rx)
+    out = collect(stream)
+    reported: list = []
+
+    class Counts(StreamingListener):
+        def onBatchCompleted(self, e):
+            reported.append((e.batchInfo().batchTime().milliseconds(), e.batchInfo().numRecords()))
+    ssc1.addStreamingListener(Counts())
+    ssc1.start()
+    try:
+        limiter = ssc1._receiver_tracker.supervisors[stream.id].limiter
+        limiter.set_rate(10.0)
+        limiter.reserve(10)                               # spends the burst allowance: waits show what was charged
+        rx.storeAll([b"packed-3"], numRecords=3)
+        assert limiter.reserve(1) == pytest.approx(0.3)   # 3 permits taken at 10/s (on the manual clock)
+        limiter.set_rate(None)
+        rx.storeAll(["x"])
+        clock1.advance(1)
+        assert out == [(1000, [[b"packed-3"], ["x"]])]
+        assert [r.records for r in stream._batches[1000]] == [3, 1]
+        snapshot = checkpoint_copy(stream)
+        rx.storeAll([b"packed-5"], numRecords=5)         # in no batch of the checkpoint
+        assert stream._unprocessed_records() == 5         # batch 1000 completed
+        with pytest.raises(ValueError, match="numRecords must be a non-negative int, got -1"):
+            rx.storeAll(["y"], numRecords=-1)
+    finally:
+        ssc1.stop(stopSparkContext=False)
+    assert reported == [(1000, 4)]
+    blocks, _ = BlockLog(stream.log_directory, 1000, stream._run_id).scan()
+    assert [(ref.records, records) for ref, records in blocks] == [(3, [b"packed-3"]), (1, ["x"]), (5, [b"packed-5"])]
+
+    ssc2, _ = new_context(sc, tmp_path, start_ms=1000)
+    restored = restore(snapshot, ssc2)
+    assert [r.records for r, _ in restored._recovered] == [5]
+    assert restored._compute(1000).glom().collect() == [[b"packed-3"], ["x"]]
+    assert ssc2._input_info.take(1000)[restored.id].numRecords() == 4

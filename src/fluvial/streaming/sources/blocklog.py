@@ -3,8 +3,9 @@
 Each block is one record of a :class:`~fluvial.streaming.wal.WriteAheadLog`:
 the id of the run that stored it (a stream keeps its run id across
 recoveries; a new stream in the same directory has another one), its
-sequence number, then its records, pickled (cloudpickle for what pickle
-refuses). A block is durable once :meth:`BlockLog.write` returns.
+sequence number, the number of records it stands for (``numRecords`` of
+``storeAll``; usually its length), then its records, pickled (cloudpickle
+for what pickle refuses). A block is durable once :meth:`BlockLog.write` returns.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from .supervisor import BlockRef
 
 __all__ = ["BlockLog"]
 
-_HEADER = struct.Struct("<16sq")     # run id, block sequence number; the pickled records follow
+_HEADER = struct.Struct("<16sqq")    # run id, block sequence number, record count; the pickled records follow
 
 
 class BlockLog:
@@ -31,17 +32,19 @@ class BlockLog:
     def directory(self) -> str:
         return self.wal.directory
 
-    def write(self, seq: int, records: list, time_ms: int) -> BlockRef:
-        """Write block ``seq`` durably; its ref says where it is."""
-        handle = self.wal.write(_HEADER.pack(self._run, seq) + serialize_bucket(records), time_ms)
-        return BlockRef(seq, len(records), handle)
+    def write(self, seq: int, records: list, time_ms: int, count: int | None = None) -> BlockRef:
+        """Write block ``seq`` (standing for ``count`` records, default
+        ``len(records)``) durably; its ref says where it is."""
+        count = len(records) if count is None else count
+        handle = self.wal.write(_HEADER.pack(self._run, seq, count) + serialize_bucket(records), time_ms)
+        return BlockRef(seq, count, handle)
 
     def read(self, ref: BlockRef) -> list:
         """The records of the block ``ref`` names (which must have a handle).
         Raises FileNotFoundError or WALCorruptError naming file and offset."""
         assert ref.handle is not None
         payload = self.wal.read(ref.handle)
-        run, seq = self._header(ref.handle, payload)
+        run, seq, _ = self._header(ref.handle, payload)
         if run != self._run or seq != ref.seq:
             raise WALCorruptError(self._where(ref.handle), ref.handle.offset,
                                   f"holds block {seq} of run {run.hex()}, expected block {ref.seq} of run "
@@ -55,17 +58,17 @@ class BlockLog:
         record is ignored, a damaged one raises (see ``WriteAheadLog.records``)."""
         found, top = [], -1
         for handle, payload in self.wal.records():
-            run, seq = self._header(handle, payload)
+            run, seq, count = self._header(handle, payload)
             if run != self._run:
                 continue
             top = max(top, seq)
             if seq > after_seq:
                 records = read_bucket(payload[_HEADER.size:])
-                found.append((BlockRef(seq, len(records), handle), records))
+                found.append((BlockRef(seq, count, handle), records))
         found.sort(key=lambda block: block[0].seq)
         return found, top
 
-    def _header(self, handle: WALHandle, payload: bytes) -> tuple[bytes, int]:
+    def _header(self, handle: WALHandle, payload: bytes) -> tuple[bytes, int, int]:
         if len(payload) < _HEADER.size:
             raise WALCorruptError(self._where(handle), handle.offset, "too short for a receiver block")
         return _HEADER.unpack_from(payload)

@@ -123,13 +123,21 @@ class Receiver:
         """Buffer one record; it is cut into a block within the block interval."""
         self._sup().blocks.add(dataItem)
 
-    def storeAll(self, items: Iterable[Any]) -> None:
+    def storeAll(self, items: Iterable[Any], numRecords: int | None = None) -> None:
         """Store records as one block; returns once the block is stored (and,
         with the write-ahead log, durably written), so the source may be
-        acknowledged then."""
+        acknowledged then.
+
+        ``numRecords`` (fluvial's addition): the number of records the items
+        stand for when each item packs several (e.g. the raw bytes of a
+        batch of events that the stream's tasks unpack). The rate limit,
+        the block queue, ``numRecords`` in batch and listener reports and
+        backpressure count that number; default ``len(items)``."""
         block = list(items)
+        if numRecords is not None and (not isinstance(numRecords, int) or numRecords < 0):
+            raise ValueError(f"numRecords must be a non-negative int, got {numRecords!r}")
         if block:
-            self._sup().blocks.add_block(block)
+            self._sup().blocks.add_block(block, numRecords)
 
     def isStarted(self) -> bool:
         return self._supervisor is not None and self._supervisor.receiver_state == "started"
@@ -285,29 +293,31 @@ class ReceiverInputDStream(InputDStream):
                      "batch", self.name, sum(r.records for r, _ in self._recovered), len(self._recovered),
                      self._wal.directory)
 
-    def _persist(self, seq: int, records: list) -> BlockRef:
+    def _persist(self, seq: int, records: list, count: int) -> BlockRef:
         """Write one block to the log (durably) and return its ref."""
         assert self._wal is not None
-        return self._wal.write(seq, records, self._ssc._clock.time_ms())
+        return self._wal.write(seq, records, self._ssc._clock.time_ms(), count)
 
-    def _read_back(self, t: int, refs: list[BlockRef]) -> list[list]:
-        """Records of batch ``t``'s blocks, from the log (after a restart)."""
+    def _read_back(self, t: int, refs: list[BlockRef]) -> tuple[list[list], int]:
+        """Records of batch ``t``'s blocks, from the log (after a restart),
+        and the number of records they stand for."""
         self._open_log()
         out: list[list] = []
-        lost_blocks = lost_records = 0
+        found = lost_blocks = lost_records = 0
         for ref in refs:
             if ref.handle is None or self._wal is None:
                 lost_blocks += 1
                 lost_records += ref.records
             else:
                 out.append(self._wal.read(ref))
+                found += ref.records
         if lost_blocks:
             reason = ("the receiver write-ahead log is off" if self._wal is None
                       else "they were stored before the write-ahead log was enabled")
             log.warning("Batch %d ms (%s) of %s: %d records in %d blocks received before the driver restarted "
                         "are lost (%s; set %s=true with a checkpoint directory for at-least-once receivers)",
                         t, batch_datetime(t), self.name, lost_records, lost_blocks, reason, WAL_ENABLE_KEY)
-        return out
+        return out, found
 
     # -- blocks to batches --------------------------------------------------
     def _new_supervisor(self, post: Callable[[Any], None], settings: ReceiverSettings,
@@ -348,8 +358,10 @@ class ReceiverInputDStream(InputDStream):
             refs = self._allocate(t)
             data = self._data.get(t)
         if data is None:
-            data = self._read_back(t, refs)
-        self._report(t, sum(len(b) for b in data))
+            data, records = self._read_back(t, refs)
+        else:
+            records = sum(ref.records for ref in refs)
+        self._report(t, records)
         return ParallelCollectionRDD(self._sc, data)
 
     def _batch_completed(self, t: int) -> None:
@@ -374,7 +386,7 @@ class ReceiverInputDStream(InputDStream):
         """Records stored but in no completed batch."""
         with self._alloc_lock:
             sup = self._supervisor
-            pending = sum(len(r) for _, r in self._recovered)
+            pending = sum(ref.records for ref, _ in self._recovered)
             done = self._completed_ms
             allocated = sum(ref.records for k, refs in self._batches.items()
                             if done is None or k > done for ref in refs)

@@ -119,8 +119,8 @@ class BlockRef:
     handle: WALHandle | None = None
 
 
-Persist = Callable[[int, list], BlockRef]
-"""Writes block ``records`` with sequence number ``seq`` durably; returns its ref."""
+Persist = Callable[[int, list, int], BlockRef]
+"""Writes block ``records`` (standing for ``count`` records) with sequence number ``seq`` durably; returns its ref."""
 
 
 class BlockGenerator:
@@ -184,17 +184,21 @@ class BlockGenerator:
             self._wait_for_space()
             self._buffer.append(item)
 
-    def add_block(self, items: list) -> None:
+    def add_block(self, items: list, records: int | None = None) -> None:
         """Store ``items`` as one block (after the records buffered so far);
-        returns once it is stored (written to the log, when there is one)."""
+        returns once it is stored (written to the log, when there is one).
+        ``records``: how many records the items stand for (default
+        ``len(items)``); the rate limit, the block's ref and every count
+        of records use it."""
+        count = len(items) if records is None else records
         self._check_active()
-        self.limiter.acquire(len(items))
+        self.limiter.acquire(count)
         with self._cond:
             self._wait_for_space()
         with self._write_lock:
             self._check_active()
             self._cut_and_store()
-            self._store(items)
+            self._store(items, count)
 
     def _check_active(self) -> None:
         if not self._active:
@@ -226,9 +230,9 @@ class BlockGenerator:
             return self._cond.wait_for(lambda: self._waiting > 0, timeout)
 
     # -- storing (holding _write_lock) ---------------------------------------
-    def _store(self, records: list) -> None:
+    def _store(self, records: list, count: int) -> None:
         seq = self._next_seq
-        ref = self._persist(seq, records) if self._persist is not None else BlockRef(seq, len(records))
+        ref = self._persist(seq, records, count) if self._persist is not None else BlockRef(seq, count)
         self._next_seq = seq + 1
         with self._cond:
             self._blocks.append((ref, records))
@@ -239,7 +243,7 @@ class BlockGenerator:
         if not buffered:
             return
         try:
-            self._store(buffered)
+            self._store(buffered, len(buffered))
         except BaseException:
             with self._cond:
                 self._buffer[:0] = buffered
@@ -275,7 +279,7 @@ class BlockGenerator:
     def pending_records(self) -> int:
         """Records stored but not yet taken by a batch."""
         with self._cond:
-            return len(self._buffer) + sum(len(b) for _, b in self._blocks)
+            return len(self._buffer) + sum(ref.records for ref, _ in self._blocks)
 
     @property
     def writes_paused(self) -> threading.Lock:
