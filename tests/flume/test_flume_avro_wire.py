@@ -115,6 +115,23 @@ def test_doc_bearing_client_gets_none_then_resends_with_its_text_and_gets_both()
     assert isinstance(c, Call) and c.handshake == HS_BOTH
 
 
+def test_raw_messages_keep_their_bytes_when_the_client_layout_is_ours_and_decode_otherwise():
+    local = Protocol(AVRO_SOURCE_PROTOCOL)
+    batch = zz(1) + event({"h": "v"}, b"x") + b"\x00"
+    doc = ServerSession(local, {local.hash: local}, threading.Lock(), frozenset({"appendBatch"}))
+    c = doc.read_request(handshake_request(DOC_HASH, DOC_TEXT, local.hash) + call("appendBatch", batch))
+    assert isinstance(c, Call) and c.params is None and c.raw == batch        # a doc changes no layout
+    # a client whose event record puts body first writes other bytes: resolved and decoded here
+    swapped = json.loads(FLUME_TEXT)
+    swapped["types"][1]["fields"].reverse()
+    text = json.dumps(swapped)
+    theirs = b"\x02" + zz(1) + b"x" + b"\x02" + s("h") + s("v") + b"\x00" + b"\x00"
+    other = ServerSession(local, {local.hash: local}, threading.Lock(), frozenset({"appendBatch"}))
+    c = other.read_request(handshake_request(Protocol.from_text(text).hash, text, local.hash)
+                           + call("appendBatch", theirs))
+    assert c.raw is None and c.params == {"events": [{"headers": {"h": "v"}, "body": b"x"}]}
+
+
 def test_known_client_guessing_a_wrong_server_hash_gets_client_with_the_server_protocol():
     sess = server()
     ours = sess.local

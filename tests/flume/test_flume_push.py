@@ -8,11 +8,11 @@ import threading
 
 import pytest
 
-from fluvial.streaming import BatchFailedError, StreamingContext
+from fluvial.streaming import BatchFailedError, StreamingContext, StreamingListener
 from fluvial.streaming.flume import FlumeDecodeError, FlumeUtils
 from fluvial.testing import ListSink, ManualClock
 
-from avro_bytes import HS_BOTH, OK, call, event, pack
+from avro_bytes import HS_BOTH, OK, call, event, pack, zz
 from flume_peers import RawClient, ReceiverErrors, avro_sink, bound_port, first_request, needs_avsc, send_batch
 
 
@@ -87,6 +87,8 @@ BAD_INPUT = {
     "not a handshake": (lambda: pack(1, b"\xff" * 40), "not an Avro handshake"),
     "unknown message": (lambda: pack(1, first_request(call("drop", b""))), "unknown message 'drop'"),
     "bad parameters": (lambda: pack(1, first_request(call("append", b"\x05"))), "parameters of 'append'"),
+    "more events than bytes": (lambda: pack(1, first_request(call("appendBatch", zz(50) + b"\x00\x00\x00"))),
+                               "an array block of 50 events at byte 1 does not fit"),
     "closed mid-frame": (lambda: pack(1, first_request(call("append", event({}, b"lost"))))[:-3],
                          "closed in the middle of a frame"),
 }
@@ -243,3 +245,67 @@ def test_address_in_use_is_reported_naming_it(sc):
     finally:
         ssc.stop(stopSparkContext=False)
         taken.close()
+
+
+NOT_AVRO = zz(2) + event({"id": "a"}, b"fine") + b"\x02\x06\xff\xfe\xfd\x02v\x00\x00" + b"\x00"  # 2nd: key not UTF-8
+
+
+@pytest.mark.parametrize("mode", ["fail", "skip"])
+def test_events_that_are_not_avro_are_stored_then_reported_by_the_batch_naming_the_peer(sc, mode):
+    """The receiver checks only an appendBatch's array framing (and answers OK
+    once stored); the task decoding it finds the damage and names the peer."""
+    ssc = StreamingContext(sc, 1, clock=ManualClock())
+    stream = FlumeUtils.createStream(ssc, "127.0.0.1", 0, onDecodeError=mode)
+    sink = ListSink(stream)
+    ssc.start()
+    try:
+        c = RawClient(bound_port(stream))
+        try:
+            c.send(pack(1, first_request(call("appendBatch", NOT_AVRO))))
+            assert c.recv_exactly(len(pack(1, HS_BOTH + OK))) == pack(1, HS_BOTH + OK)
+        finally:
+            c.close()
+        ssc.clock.advance(1)
+        if mode == "fail":
+            with pytest.raises(BatchFailedError) as info:
+                ssc.awaitTermination(10)
+            cause = info.value.__cause__
+            assert isinstance(cause, FlumeDecodeError) and (cause.block, cause.index) == (0, 1)
+            assert f"the events {c.peer} sent in one appendBatch (2 counted; events 0 to 1 of block 0" in str(cause)
+            assert "not valid Avro from event 1 on" in str(cause) and "is not UTF-8" in str(cause)
+            assert sink.batches == []
+    finally:
+        ssc.stop(stopSparkContext=False)
+    if mode == "skip":
+        assert sink.batches == [[({"id": "a"}, "fine")]] and stream.skippedEvents.value == 1
+
+
+def test_a_batch_counts_events_and_groups_its_calls_into_block_interval_partitions(sc):
+    """Each appendBatch is one block standing for its events: numRecords counts
+    events; a 1 s batch of 12 calls has 5 partitions (1 s / 200 ms), in order."""
+    ssc = StreamingContext(sc, 1, clock=ManualClock())
+    counted: list[int] = []
+
+    class Counts(StreamingListener):
+        def onBatchCompleted(self, e):
+            counted.append(e.batchInfo().numRecords())
+    ssc.addStreamingListener(Counts())
+    stream = FlumeUtils.createStream(ssc, "127.0.0.1", 0)
+    parts: list[list] = []
+    stream.foreachRDD(lambda rdd: parts.append(rdd.glom().collect()))
+    ssc.start()
+    try:
+        c = RawClient(bound_port(stream))
+        try:
+            for k in range(12):
+                batch = zz(3) + b"".join(event({"k": str(k)}, f"{k}-{i}".encode()) for i in range(3)) + b"\x00"
+                c.send(pack(k, (first_request if k == 0 else bytes)(call("appendBatch", batch))))
+                c.recv_exactly(len(pack(k, HS_BOTH + OK) if k == 0 else pack(k, OK)))
+        finally:
+            c.close()
+        ssc.clock.advance(1)
+    finally:
+        ssc.stop(stopSparkContext=False)
+    assert counted == [36]
+    assert len(parts) == 1 and len(parts[0]) == 5
+    assert [v for p in parts[0] for _, v in p] == [f"{k}-{i}" for k in range(12) for i in range(3)]

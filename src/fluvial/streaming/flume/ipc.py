@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
-from fastavro.schema import to_parsing_canonical_form
+from fastavro.schema import expand_schema, to_parsing_canonical_form
 
 __all__ = ["Protocol", "ProtocolError", "UnknownMessageError", "RemoteError", "ServerSession", "ClientSession", "Call",
            "AVRO_SOURCE_PROTOCOL", "SPARK_FLUME_PROTOCOL", "HANDSHAKE_REQUEST", "HANDSHAKE_RESPONSE",
@@ -178,8 +178,7 @@ class Protocol:
                 errs = parse_schema({"type": "record", "name": f"{name}__errors", "namespace": ns,
                                      "fields": [{"name": "e", "type": ["string", *err_types]}]},
                                     named_schemas=named)
-                self.messages[name] = Message(name, req, resp, errs, to_parsing_canonical_form(req),
-                                              to_parsing_canonical_form(resp))
+                self.messages[name] = Message(name, req, resp, errs, _layout(req), _layout(resp))
         except ProtocolError:
             raise
         except Exception as exc:  # noqa: BLE001 - fastavro raises several types for a bad schema
@@ -192,6 +191,12 @@ class Protocol:
         except ValueError as exc:
             raise ProtocolError(f"the peer's protocol text is not JSON: {exc}") from exc
         return cls(obj, text)
+
+
+def _layout(schema: Any) -> str:
+    """Parsing canonical form with named types written out: equal for two
+    schemas exactly when their binary encodings are laid out the same."""
+    return to_parsing_canonical_form(expand_schema(schema))
 
 
 def _read(schema: Any, buf: bytes, pos: int, reader_schema: Any = None) -> tuple[Any, int]:
@@ -214,22 +219,30 @@ _NO_ERROR = b"\x00"
 @dataclass
 class Call:
     """One decoded request: the message, its parameters (a dict), and the
-    handshake bytes its response must start with (empty once established)."""
+    handshake bytes its response must start with (empty once established).
+    For a message the session leaves undecoded (``raw_messages``), ``params``
+    is None and ``raw`` holds the parameters' bytes, in our schema's layout."""
 
     name: str
-    params: dict[str, Any]
+    params: dict[str, Any] | None
     handshake: bytes
     message: Message
+    raw: bytes | None = None
 
 
 class ServerSession:
     """Server side of one connection. ``protocols`` is the server-wide cache
-    of client protocols by hash (shared by connections, as in Java)."""
+    of client protocols by hash (shared by connections, as in Java).
+    ``raw_messages``: messages whose parameters are not decoded here when the
+    client's request schema has the same parsing canonical form as ours (so
+    the same bytes layout); their :class:`Call` carries the bytes in ``raw``."""
 
-    def __init__(self, local: Protocol, protocols: dict[bytes, Protocol], lock: threading.Lock) -> None:
+    def __init__(self, local: Protocol, protocols: dict[bytes, Protocol], lock: threading.Lock,
+                 raw_messages: frozenset[str] = frozenset()) -> None:
         self.local = local
         self.protocols = protocols
         self._lock = lock
+        self.raw_messages = raw_messages
         self.established = False
         self.remote: Protocol | None = None
 
@@ -257,6 +270,8 @@ class ServerSession:
         if ours is None or theirs is None:
             raise UnknownMessageError(f"unknown message {name[:100]!r} (protocol {self.local.name} has "
                                       f"{', '.join(sorted(self.local.messages))})", handshake)
+        if name in self.raw_messages and theirs.request_form == ours.request_form:
+            return Call(name, None, handshake, ours, payload[pos:])   # same layout: the caller decodes
         try:
             if theirs.request_form == ours.request_form:
                 params, end = _read(ours.request, payload, pos)

@@ -43,6 +43,7 @@ from typing import Any, Sequence
 from ...core.storage import StorageLevel
 from ..sources.receiver import Receiver
 from ..sources.supervisor import ReceiverStoppedError
+from .events import PackedEvents, count_events
 from .ipc import AVRO_SOURCE_PROTOCOL, Call, Protocol, ProtocolError, ServerSession, UnknownMessageError
 from .netty import Deflater, FrameLimits, FramingError, Inflater, PackReader, encode_pack
 
@@ -55,6 +56,7 @@ STATUS_FAILED = b"\x02"    # index 1, zig-zag
 _RECV = 1 << 16
 _JOIN_S = 10.0
 _WAKE_S = 0.1
+_RAW = frozenset({"appendBatch"})      # stored as PackedEvents, decoded by the stream's tasks
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,7 @@ class FlumePushReceiver(Receiver):
         reader = PackReader(opts.limits)
         inflater = Inflater(opts.maxFrameBytes + (1 << 20)) if self.enableDecompression else None
         deflater = Deflater(6) if self.enableDecompression else None
-        session = ServerSession(self._local, self._protocols, self._lock)
+        session = ServerSession(self._local, self._protocols, self._lock, _RAW)
         try:
             while True:
                 try:
@@ -275,14 +277,20 @@ class FlumePushReceiver(Receiver):
         return ServerSession.response(call, self._store_call(call, peer))
 
     def _store_call(self, call: Call, peer: str) -> bytes:
-        if call.name == "append":
-            events = [call.params["event"]]
+        records: list
+        if call.raw is not None:               # appendBatch in our layout: stored undecoded, counted
+            count = count_events(call.raw)
+            if not count:
+                return STATUS_OK
+            records = [PackedEvents(peer, count, call.raw)]
         else:
-            events = call.params["events"]
-        if not events:
-            return STATUS_OK
-        records = [(e["headers"], e["body"]) for e in events]
-        future = self._pool.submit(self.storeAll, records)
+            assert call.params is not None
+            events = [call.params["event"]] if call.name == "append" else call.params["events"]
+            if not events:
+                return STATUS_OK
+            records = [(e["headers"], e["body"]) for e in events]
+            count = len(records)
+        future = self._pool.submit(self.storeAll, records, count)
         timeout = self.options.storeTimeout
         deadline = time.monotonic() + timeout
         try:
@@ -295,16 +303,16 @@ class FlumePushReceiver(Receiver):
                         break
         except ReceiverStoppedError:
             log.info("Flume Avro receiver of stream %d is stopping: %d events from %s answered FAILED",
-                     self.streamId, len(records), peer)
+                     self.streamId, count, peer)
             return STATUS_FAILED
         except concurrent.futures.CancelledError:
             return STATUS_FAILED
         except Exception as exc:  # noqa: BLE001 - storing failed: Flume retries the batch
-            self.reportError(f"Flume Avro receiver: storing {len(records)} events from {peer} failed; "
+            self.reportError(f"Flume Avro receiver: storing {count} events from {peer} failed; "
                              "answered FAILED", exc)
             return STATUS_FAILED
         if not self._closing.is_set():
-            self.reportError(f"Flume Avro receiver: {len(records)} events from {peer} not stored within "
+            self.reportError(f"Flume Avro receiver: {count} events from {peer} not stored within "
                              f"storeTimeout={timeout} s (rate limit, backpressure or a full block queue); answered "
                              "FAILED (they may still be stored, and the sink sends them again)")
         return STATUS_FAILED
