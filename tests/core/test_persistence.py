@@ -122,3 +122,40 @@ def sc_no_checkpoint_dir(sc):
     sc._checkpoint_dir = None
     yield sc
     sc._checkpoint_dir = saved
+
+
+# ------------------------------------------ a combine's dict kept as the block
+def test_cached_combine_of_atoms_is_read_back_equal_in_key_order(sc):
+    pairs = [(f"k{i % 7}", (i, float(i))) for i in range(50)] + [((1, "t"), None)] * 2
+    reduced = sc.parallelize(pairs, 3).reduceByKey(lambda a, b: b if a is None else a, 2).cache()
+    first = reduced.glom().collect()
+    assert reduced.glom().collect() == first
+    assert dict(reduced.collect()) == {**{f"k{i}": (i, float(i)) for i in range(7)}, (1, "t"): None}
+
+
+def test_cached_combine_with_mutable_values_gives_fresh_values_to_each_reader(sc):
+    lists = sc.parallelize([("a", [1]), ("b", [2]), ("a", [3])], 2).reduceByKey(lambda x, y: x + y, 2).cache()
+    assert sorted(lists.collect()) == [("a", [1, 3]), ("b", [2])]
+    assert sorted(lists.map(lambda kv: kv[1].append(99) or kv).collect()) == [("a", [1, 3, 99]), ("b", [2, 99])]
+    assert sorted(lists.collect()) == [("a", [1, 3]), ("b", [2])]
+
+
+class _Tagged(str):
+    """A str subclass with mutable state: not an atom."""
+
+
+def test_values_of_a_subclass_of_an_atom_are_not_shared(sc):
+    tagged = sc.parallelize([("a", _Tagged("x"))], 1).reduceByKey(lambda x, y: x, 1).cache()
+    assert tagged.map(lambda kv: setattr(kv[1], "seen", True) or kv[1].seen).collect() == [True]
+    assert tagged.map(lambda kv: hasattr(kv[1], "seen")).collect() == [False]
+
+
+def test_a_table_block_is_checkpointed_as_a_list_of_records(sc, tmp_path):
+    sc.setCheckpointDir(str(tmp_path))
+    counts = sc.parallelize(["a", "b", "a"], 2).map(lambda w: (w, 1)).reduceByKey(add, 2)
+    counts.cache()
+    counts.checkpoint()
+    assert sorted(counts.collect()) == [("a", 2), ("b", 1)]
+    reread = sc._checkpointFile(counts.getCheckpointFile())
+    assert sorted(reread.collect()) == [("a", 2), ("b", 1)]
+    assert reread.glom().collect() == counts.glom().collect()

@@ -168,8 +168,15 @@ def test_long_run_keeps_checkpoint_size_and_retained_rdds_flat(sc: SparkContext,
     ssc.start()
 
     def footprint() -> tuple[int, int]:
-        files = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs]
-        return len(files), sum(os.path.getsize(f) for f in files)
+        # the background writer may be renaming a temporary file meanwhile: count what is in place
+        files = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path) for f in fs if ".tmp-" not in f]
+        sizes = []
+        for f in files:
+            try:
+                sizes.append(os.path.getsize(f))
+            except FileNotFoundError:
+                pass
+        return len(sizes), sum(sizes)
 
     sizes = {}
     for i in range(1, 301):

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .pipeline import PartitionStep, compile_steps
 from .rdd import RDD
+from .table import KeyTable
 from .shuffle import (NarrowDependency, Partitioner, ShuffleDependency, one_to_one,
                       range_dependency, read_bucket, serialize_bucket)
 
@@ -91,8 +92,9 @@ class PipelinedRDD(RDD):
     def _is_pipelinable(self) -> bool:
         return self._storage_level is None and not self._checkpointed and not self._checkpoint_requested
 
-    def compute(self, split: int, tctx: Any) -> Iterator:
-        return iter(self.func(split, self._prev.iterator(split, tctx)))
+    def compute(self, split: int, tctx: Any) -> Iterator | KeyTable:
+        out = self.func(split, self._prev.iterator(split, tctx))
+        return out if type(out) is KeyTable else iter(out)  # a combine's table may be kept as it is
 
     def __getstate__(self) -> dict:
         state = super().__getstate__()

@@ -11,7 +11,9 @@ Semantics are those of the unfused chain: records keep their order, runs
 without a combine stay lazy (a generator), and a ``StopIteration`` raised by a
 user function fails the task instead of silently ending the partition (the
 compiled run is a generator, so PEP 479 applies; in a combine the exception
-propagates and the task turns it into an error). Compiled code is cached by
+propagates and the task turns it into an error). A combine returns its
+dict as a :class:`~fluvial.core.table.KeyTable` (its pairs in first-seen key
+order), which a persisted RDD may keep as it is. Compiled code is cached by
 the shape of the run, so each shape is compiled once per process.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 from .shuffle import identity
+from .table import KeyTable
 
 try:
     from collections import _count_elements  # type: ignore[attr-defined]  # Counter's C loop
@@ -93,7 +96,7 @@ def compile_steps(steps: tuple) -> Callable[[int, Iterator], Iterable]:
 
     def chain(split: int, iterator: Iterator) -> Iterable:
         for stage in stages:
-            iterator = stage(split, iterator)
+            iterator = stage(split, iter(iterator))
         return iterator
     return chain
 
@@ -185,7 +188,7 @@ def _loops(kinds: tuple[str, ...], body: list[str]) -> tuple[str, str]:
 
 def _compile_factory(params: list[str], body: list[str], name: str) -> Callable[..., Any]:
     source = f"def factory({', '.join(params)}):\n" + "\n".join("    " + line for line in body) + "\n    return run\n"
-    namespace: dict[str, Any] = {}
+    namespace: dict[str, Any] = {"KeyTable": KeyTable}
     exec(compile(source, f"<fluvial pipeline {name}>", "exec"), namespace)
     return namespace["factory"]
 
@@ -198,7 +201,7 @@ def _build_counting_factory(kinds: tuple[str, ...]) -> Callable[..., Any]:
     else:
         pad, var = _loops(kinds[:-1], body)
         body.append(f"{pad}count(acc, f{len(kinds) - 1}({var}))")
-    body.append("    return iter(acc.items())")
+    body.append("    return KeyTable(acc)")
     return _compile_factory([f"f{i}" for i in range(len(kinds))] + ["count"], body,
                             f"count {'/'.join(kinds)}")
 
@@ -229,5 +232,5 @@ def _build_factory(kinds: tuple[str, ...], identity_create: bool | None, adds: b
             body += [f"{pad}try:", f"{pad}    old = acc[k]", f"{pad}except KeyError:",
                      f"{pad}    acc[k] = {'v' if identity_create else 'create(v)'}",
                      f"{pad}else:", f"{pad}    acc[k] = {merged}"]
-        body.append("    return iter(acc.items())")
+        body.append("    return KeyTable(acc)")
     return _compile_factory(params, body, "/".join(kinds) or "combine")

@@ -22,6 +22,7 @@ from .numeric import NumericMixin
 from .pairs import PairMixin
 from .shuffle import Dependency, Partitioner, ShuffleDependency, read_bucket, serialize_bucket
 from .storage import StorageLevel
+from .table import KeyTable, immutable
 from .transforms import TransformMixin
 
 if TYPE_CHECKING:
@@ -77,17 +78,39 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
         bid = ("rdd", self._id, split)
         blob = tctx.inputs.get(bid, _MISSING)
         if blob is not _MISSING:
-            return iter(read_bucket(blob))
+            return iter(blob) if type(blob) is KeyTable else iter(read_bucket(blob))
         if self._checkpointed:
             where = (f"its checkpoint {self._checkpoint_path}" if self._checkpoint_path is not None
                      else "it was checkpointed locally and the block is gone")
             raise RuntimeError(f"block {bid} of checkpointed {self!r} was not given to the task "
                                f"({where}); its lineage is cut, so it cannot be recomputed")
         # Blocks are kept serialized (as PySpark keeps them): each read gets
-        # fresh objects, so a function mutating its records cannot corrupt them.
-        data = list(self.compute(split, tctx))
+        # fresh objects, so a function mutating its records cannot corrupt
+        # them. A kernel's dict of atoms is kept as it is (fluvial.core.table).
+        out = self.compute(split, tctx)
+        if type(out) is KeyTable and out.table and immutable(out):
+            tctx.new_blocks[bid] = out
+            return iter(out)
+        data = list(out)
         tctx.new_blocks[bid] = serialize_bucket(data)
         return iter(data)
+
+    def _stored_table(self, split: int, tctx: Any) -> dict | None:
+        """The dict of partition ``split`` when its block is a table the task
+        holds (shared: read it, never change it), else None."""
+        if self._keeps_blocks():
+            blob = tctx.inputs.get(("rdd", self._id, split), _MISSING)
+            if type(blob) is KeyTable:
+                return blob.table
+        return None
+
+    def _table(self, split: int, tctx: Any) -> dict:
+        """A new dict of partition ``split``'s ``(key, value)`` records (the
+        last value of a repeated key wins): a C copy of a table block, else
+        built from :meth:`iterator`. For kernels that update a partition per
+        key."""
+        stored = self._stored_table(split, tctx)
+        return stored.copy() if stored is not None else dict(self.iterator(split, tctx))
 
     def _stored_block(self, split: int, store: Any, default: Any) -> Any:
         """Partition ``split``'s block if the driver's ``store`` holds it, else
@@ -265,7 +288,8 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
         if not self._checkpoint_local:
             from . import checkpointrdd, fsio
             path = fsio.join(self.ctx._checkpoint_dir, f"rdd-{self._id}")
-            checkpointrdd.write(path, [store.get(("rdd", self._id, s)) for s in range(self._num_partitions)],
+            blocks = [store.get(("rdd", self._id, s)) for s in range(self._num_partitions)]
+            checkpointrdd.write(path, [serialize_bucket(list(b)) if type(b) is KeyTable else b for b in blocks],
                                 self.partitioner)
             self._checkpoint_path = path
         weakref.finalize(self, store.remove_owner, "rdd", self._id)

@@ -63,6 +63,7 @@ from typing import Any, Callable, Iterator
 from ..core.rdd import RDD
 from ..core.shuffle import Partitioner, one_to_one, portable_hash
 from ..core.storage import StorageLevel
+from ..core.table import KeyTable
 from .dstream import DStream
 from .util import batch_datetime, positional_arity, to_ms
 
@@ -202,27 +203,31 @@ class UpdateStateRDD(RDD):
         super().__init__(data.ctx, deps, partitioner.numPartitions, partitioner)
         self._prev, self._data, self._update = prev, data, update
 
-    def compute(self, split: int, tctx: Any) -> Iterator:
-        states: dict = {}
+    def compute(self, split: int, tctx: Any) -> KeyTable:
+        states: dict | None = {}
         if self._prev is not None:
-            records = list(self._prev.iterator(split, tctx))
-            states = dict(records)
-            if len(states) != len(records):  # an initial RDD may repeat a key: its first state counts
-                states = {}
-                for k, state in records:
-                    states.setdefault(k, state)
+            states = self._prev._stored_table(split, tctx)
+            if states is None:
+                records = list(self._prev.iterator(split, tctx))
+                states = dict(records)
+                if len(states) != len(records):  # an initial RDD may repeat a key: its first state counts
+                    states = {}
+                    for k, state in records:
+                        states.setdefault(k, state)
         arrived = dict(self._data.iterator(split, tctx))
         take = arrived.pop
         update = self._update
+        out = {}
         for k, state in states.items():
             values = take(k, None)
             new = update([] if values is None else values, state)
             if new is not None:
-                yield k, new
+                out[k] = new
         for k, values in arrived.items():
             new = update(values, None)
             if new is not None:
-                yield k, new
+                out[k] = new
+        return KeyTable(out)
 
 
 class MapWithStateRDD(RDD):

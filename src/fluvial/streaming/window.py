@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 from ..core.rdd import RDD
 from ..core.shuffle import one_to_one
 from ..core.storage import StorageLevel
+from ..core.table import KeyTable
 from .dstream import DStream
 from .util import batch_datetime
 
@@ -128,8 +129,8 @@ class WindowStepRDD(RDD):
         self._previous, self._leaving, self._entering = previous, leaving, entering
         self._func, self._inv = func, inv
 
-    def compute(self, split: int, tctx: Any) -> Iterator:
-        window = dict(self._previous.iterator(split, tctx))
+    def compute(self, split: int, tctx: Any) -> KeyTable:
+        window = self._previous._table(split, tctx)
         if self._leaving is not None:
             inv = self._inv
             for k, w in self._leaving.iterator(split, tctx):
@@ -144,4 +145,4 @@ class WindowStepRDD(RDD):
                     window[k] = x
                 else:
                     window[k] = func(v, x)
-        return iter(window.items())
+        return KeyTable(window)

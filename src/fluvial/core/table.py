@@ -1,0 +1,55 @@
+"""A key-value partition held as a dict, and the cached block it can stay as.
+
+Per-key kernels (a window step, a state update) build their output partition
+as a dict with one entry per key. When they return it as a :class:`KeyTable`,
+a persisted RDD can keep that very dict as its block instead of pickling it,
+provided nothing can change it: every key and value is an atom (str, bytes,
+int, float, complex, bool, None) or a tuple of atoms. A reader then gets the
+records without unpickling, and a kernel reading the previous partition
+copies the dict in C (``RDD._table``). Anything else is pickled as before,
+so each read gets fresh objects (PySpark's guarantee for cached data that a
+function might mutate).
+
+A table block leaves its process pickled as a dict (to the driver for a
+checkpoint, to another worker as a task input) and is a table there too.
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any, Iterator
+
+_ATOMS = frozenset({str, bytes, int, float, complex, bool, type(None)})
+
+
+class KeyTable:
+    """One partition's ``(key, value)`` records as a dict, in its key order;
+    iterating yields the pairs."""
+
+    __slots__ = ("table",)
+
+    def __init__(self, table: dict) -> None:
+        self.table = table
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        return iter(self.table.items())
+
+    def __reduce__(self) -> tuple:
+        return KeyTable, (self.table,)
+
+
+def _atoms(items: Any) -> bool:
+    """Every object is an atom or a tuple of atoms, by exact type (a subclass
+    may carry mutable state). Each pass runs in C."""
+    types = set(map(type, items))
+    if types <= _ATOMS:
+        return True
+    if not types - _ATOMS <= {tuple}:
+        return False
+    parts = set(map(type, itertools.chain.from_iterable(x for x in items if type(x) is tuple)))
+    return parts <= _ATOMS
+
+
+def immutable(table: KeyTable) -> bool:
+    """Nothing reachable from the table's keys and values can be changed."""
+    return _atoms(table.table) and _atoms(table.table.values())
+
