@@ -58,7 +58,7 @@ def test_unpersisted_blocks_are_dropped_by_their_worker(sc):
     rdd.unpersist()
     assert ("rdd", rdd.id(), 0) not in sc._blocks
     assert ("rdd", rdd.id(), 0) in sc._blocks._drops.get(where, [])
-    sc._executor.fetch(where, [])  # the next message to that worker carries the drop
+    sc._executor.fetch({where: []})  # the next message to that worker carries the drop
     assert ("rdd", rdd.id(), 0) not in sc._blocks._drops.get(where, [])
 
 

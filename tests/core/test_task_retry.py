@@ -295,4 +295,4 @@ def test_blocks_cached_by_tasks_of_a_failed_stage_are_dropped_by_their_worker(sc
     wait_until(dropping_worker, "partition 0's worker to be told to drop it")
     [key] = dropping_worker()
     with pytest.raises(KeyError, match="could not return blocks"):
-        sc._executor.fetch(key, [bid])  # the drop travels first: the worker no longer has it
+        sc._executor.fetch({key: [bid]})  # the drop travels first: the worker no longer has it

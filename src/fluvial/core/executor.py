@@ -89,7 +89,7 @@ class Executor(Protocol):
 
     def run(self, stage: Stage, tasks: Sequence[Any], monitor: Any = None) -> list[TaskResult]: ...
 
-    def fetch(self, worker_key: Any, bids: list) -> dict: ...
+    def fetch(self, locations: dict[Any, list]) -> dict: ...
 
     def check_workers(self) -> None: ...
 
@@ -133,8 +133,10 @@ class InProcessExecutor:
                 break
         return results
 
-    def fetch(self, worker_key: Any, bids: list) -> dict:
-        raise KeyError(f"blocks {bids} at {worker_key!r}: an in-process executor keeps no blocks in workers")
+    def fetch(self, locations: dict[Any, list]) -> dict:
+        if not locations:
+            return {}
+        raise KeyError(f"blocks at {locations!r}: an in-process executor keeps no blocks in workers")
 
     def check_workers(self) -> None:
         """Nothing to check: there are no worker processes."""
@@ -243,10 +245,12 @@ class ProcessExecutor:
         live = {self.worker_key(i): i for i in range(self.parallelism)}
         counts = collections.Counter(spec.resident.values())
         target_key = max(counts, key=lambda k: (k in live, counts[k]))
+        elsewhere: dict = {}
         for bid, key in list(spec.resident.items()):
             if key != target_key or key not in live:
-                spec.inputs[bid] = self.fetch(key, [bid])[bid]
+                elsewhere.setdefault(key, []).append(bid)
                 del spec.resident[bid]
+        spec.inputs.update(self.fetch(elsewhere))
         return live.get(target_key)
 
     def run(self, stage: Stage, tasks: Sequence[Any], monitor: Any = None) -> list[TaskResult]:
@@ -292,15 +296,22 @@ class ProcessExecutor:
         if result.worker is not None and result.worker == self.worker_key(result.worker[0]):
             self.store.drop_remote(result.worker, list(result.new_blocks))
 
-    def fetch(self, worker_key: Any, bids: list) -> dict:
-        """Copy blocks a worker keeps to the driver; BlocksLostError when that
-        worker has died."""
-        index, generation = worker_key
-        if self._generation[index] != generation:
-            raise BlocksLostError(f"blocks {bids} were lost with worker {worker_key}")
-        fut: Future = Future()
-        self._put(("fetch", list(bids), worker_key, fut), index)
-        return fut.result()
+    def fetch(self, locations: dict[Any, list]) -> dict:
+        """Copy the blocks workers keep (``{worker key: block ids}``) to the
+        driver, from every worker at once; BlocksLostError when one of them
+        has died."""
+        futures = []
+        for worker_key, bids in locations.items():
+            index, generation = worker_key
+            if self._generation[index] != generation:
+                raise BlocksLostError(f"blocks {bids} were lost with worker {worker_key}")
+            fut: Future = Future()
+            self._put(("fetch", list(bids), worker_key, fut), index)
+            futures.append(fut)
+        blocks: dict = {}
+        for fut in futures:
+            blocks.update(fut.result())
+        return blocks
 
     def _next(self, index: int) -> tuple | None:
         with self._cv:

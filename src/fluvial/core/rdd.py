@@ -22,7 +22,7 @@ from .numeric import NumericMixin
 from .pairs import PairMixin
 from .shuffle import Dependency, Partitioner, ShuffleDependency, read_bucket, serialize_bucket
 from .storage import StorageLevel
-from .table import KeyTable, immutable
+from .table import KeyTable, block_bytes, immutable
 from .transforms import TransformMixin
 
 if TYPE_CHECKING:
@@ -281,15 +281,15 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
             parts = self.ctx._run_job(self, list, missing, checkpoint=False)
             for s, data in zip(missing, parts):
                 store.put(("rdd", self._id, s), serialize_bucket(data))
-        for s in range(self._num_partitions):  # checkpoint data lives in the driver
-            bid = ("rdd", self._id, s)
-            if store.location(bid) is not None:
-                store.put(bid, self.ctx._dag.read_block(bid))
+        remote = [bid for bid in (("rdd", self._id, s) for s in range(self._num_partitions))
+                  if store.location(bid) is not None]
+        for bid, data in self.ctx._dag.read_blocks(remote).items():  # checkpoint data lives in the driver
+            store.put(bid, data)
         if not self._checkpoint_local:
             from . import checkpointrdd, fsio
             path = fsio.join(self.ctx._checkpoint_dir, f"rdd-{self._id}")
-            blocks = [store.get(("rdd", self._id, s)) for s in range(self._num_partitions)]
-            checkpointrdd.write(path, [serialize_bucket(list(b)) if type(b) is KeyTable else b for b in blocks],
+            checkpointrdd.write(path, [block_bytes(store.get(("rdd", self._id, s)))
+                                       for s in range(self._num_partitions)],
                                 self.partitioner)
             self._checkpoint_path = path
         weakref.finalize(self, store.remove_owner, "rdd", self._id)

@@ -165,8 +165,7 @@ class DAGScheduler:
         """Every block the task computing ``rdd[split]`` reads, all held by the
         driver (fetching any a worker keeps)."""
         spec = self.task_spec(rdd, split)
-        for bid in spec.resident:
-            spec.inputs[bid] = self.read_block(bid)
+        spec.inputs.update(self.read_blocks(list(spec.resident)))
         return spec.inputs
 
     def task_spec(self, rdd: Any, split: int) -> TaskSpec:
@@ -198,16 +197,23 @@ class DAGScheduler:
                     stack.extend((dep.rdd, p) for p in dep.parents(s))
         return TaskSpec(split, inputs, resident)
 
-    def read_block(self, bid: tuple) -> Any:
-        """A block's data in the driver, fetched from its worker if it keeps it.
-        KeyError when it is not stored; BlocksLostError when its worker died."""
-        data = self.store.get(bid, _MISSING)
-        if data is not _MISSING:
-            return data
-        where = self.store.location(bid)
-        if where is None:
-            raise KeyError(f"block {bid} is not stored")
-        return self.executor.fetch(where, [bid])[bid]
+    def read_blocks(self, bids: list) -> dict:
+        """Blocks' data in the driver, those that workers keep fetched from all
+        of them at once. KeyError when one is not stored; BlocksLostError
+        when the worker keeping one died."""
+        found: dict = {}
+        remote: dict = {}
+        for bid in bids:
+            data = self.store.get(bid, _MISSING)
+            if data is not _MISSING:
+                found[bid] = data
+                continue
+            where = self.store.location(bid)
+            if where is None:
+                raise KeyError(f"block {bid} is not stored")
+            remote.setdefault(where, []).append(bid)
+        found.update(self.executor.fetch(remote) if remote else {})
+        return found
 
 
 _EMPTY_BLOB = serialize_bucket([])

@@ -10,13 +10,17 @@ copies the dict in C (``RDD._table``). Anything else is pickled as before,
 so each read gets fresh objects (PySpark's guarantee for cached data that a
 function might mutate).
 
-A table block leaves its process pickled as a dict (to the driver for a
-checkpoint, to another worker as a task input) and is a table there too.
+A table block goes to another worker (as a task input) pickled as a dict and
+is a table there too; a worker hands it to the driver (for a checkpoint) as
+the bytes of its list of records (:func:`block_bytes`), pickled in the
+worker.
 """
 from __future__ import annotations
 
 import itertools
 from typing import Any, Iterator
+
+from .shuffle import serialize_bucket
 
 _ATOMS = frozenset({str, bytes, int, float, complex, bool, type(None)})
 
@@ -53,3 +57,8 @@ def immutable(table: KeyTable) -> bool:
     """Nothing reachable from the table's keys and values can be changed."""
     return _atoms(table.table) and _atoms(table.table.values())
 
+
+def block_bytes(block: "bytes | KeyTable") -> bytes:
+    """A cached block as bytes (a pickled list of records), as checkpoint
+    files and the driver keep it."""
+    return serialize_bucket(list(block)) if type(block) is KeyTable else block

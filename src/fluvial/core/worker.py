@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 import cloudpickle
 
 from . import broadcast as _broadcast
+from .table import block_bytes
 from .task import is_retryable, run_task
 
 
@@ -38,7 +39,7 @@ def main(fd: int) -> None:
             for bid in request[-1]:  # blocks the driver no longer needs
                 blocks.pop(bid, None)
             if request[0] == "fetch":
-                reply = cloudpickle.dumps(("ok", {bid: blocks[bid] for bid in request[1]}), protocol=5)
+                reply = cloudpickle.dumps(("ok", {bid: block_bytes(blocks[bid]) for bid in request[1]}), protocol=5)
             else:
                 reply = cloudpickle.dumps(("ok", _task(request, stages, blocks)), protocol=5)
         except BaseException as exc:  # noqa: BLE001 - every failure goes back to the driver
