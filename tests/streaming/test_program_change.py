@@ -38,7 +38,7 @@ def test_changed_main_script_is_refused_unless_allowed(tmp_path: Path) -> None:
     prog = setup_program(tmp_path)
     assert run(tmp_path, prog, 2).returncode == 0
     script = (prog / "app.py").read_text()
-    (prog / "app.py").write_text(script.replace("def main() -> None:", "def main() -> None:  # changed"))
+    (prog / "app.py").write_text(script.replace("def main() -> None:", "def main() -> None:\n    changed = True"))
     second = run(tmp_path, prog, 4)
     assert second.returncode != 0
     assert "was written by a different program" in second.stderr
@@ -50,3 +50,14 @@ def test_changed_main_script_is_refused_unless_allowed(tmp_path: Path) -> None:
     third = run(tmp_path, prog, 4)
     assert third.returncode == 0, third.stderr[-3000:]
     assert "although the program changed" in third.stderr
+
+
+def test_a_main_script_edited_in_comments_and_layout_only_recovers(tmp_path: Path) -> None:
+    prog = setup_program(tmp_path)
+    assert run(tmp_path, prog, 2).returncode == 0
+    script = (prog / "app.py").read_text()
+    (prog / "app.py").write_text("# a new first line\n\n" + script.replace("def main() -> None:",
+                                                                         "def main() -> None:  # a comment"))
+    second = run(tmp_path, prog, 4)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "different program" not in second.stderr

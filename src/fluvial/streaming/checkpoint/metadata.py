@@ -116,12 +116,21 @@ def _durable_path(rdd: RDD) -> str:
 
 
 def main_script() -> dict[str, str] | None:
-    """Path and SHA-256 of the running program's main script (None without one)."""
+    """Path, SHA-256 and code digest of the running program's main script
+    (None without one). The code digest is that of the compiled script
+    (:func:`_code_digest`: bytecode, names and constants, not line numbers),
+    so comments, blank lines and formatting do not change it."""
     path = getattr(sys.modules.get("__main__"), "__file__", None)
     if not path or not os.path.isfile(path):
         return None
     with open(path, "rb") as f:
-        return {"path": os.path.abspath(path), "sha256": hashlib.sha256(f.read()).hexdigest()}
+        source = f.read()
+    found = {"path": os.path.abspath(path), "sha256": hashlib.sha256(source).hexdigest()}
+    try:
+        found["code"] = _code_digest(compile(source, path, "exec", dont_inherit=True))
+    except (SyntaxError, ValueError):  # not Python source (a zipapp, ...): the bytes decide
+        pass
+    return found
 
 
 def graph_signature(graph: "DStreamGraph") -> list[tuple]:
@@ -461,10 +470,14 @@ def load_graph(ckpt: Checkpoint, sc: SparkContext, ssc: "StreamingContext") -> "
 
 
 def check_program(ckpt: Checkpoint, conf: Any, where: str) -> None:
-    """Refuse a checkpoint written by a different main script (unless allowed)."""
+    """Refuse a checkpoint written by a main script whose code differs (unless
+    allowed); an edit to comments or layout only is accepted."""
     now = main_script()
     then = ckpt.program
-    if then is None or now is None or then == now:
+    if then is None or now is None or then["sha256"] == now["sha256"]:
+        return
+    if then.get("code") is not None and then.get("code") == now.get("code"):
+        log.info("recovering from %s: %s changed since in comments or layout only", where, now["path"])
         return
     if str(conf.get(ALLOW_PROGRAM_CHANGE_CONF, "false")).lower() == "true":
         log.warning("recovering from %s although the program changed since (%s was %s, is %s)",
