@@ -11,9 +11,9 @@ import pytest
 from fluvial import SparkConf
 from fluvial.streaming import StreamingContext, StreamingListener
 from fluvial.streaming.listener import BatchInfo, StreamInputInfo
-from fluvial.streaming.rate import PIDRateEstimator, RateController
+from fluvial.streaming.rate import PIDRateEstimator, RateController, RateLimiter
 from fluvial.streaming.sources.receiver import Receiver, ReceiverStoppedError
-from fluvial.streaming.sources.supervisor import ReceiverSettings, ReceiverSupervisor
+from fluvial.streaming.sources.supervisor import BlockGenerator, ReceiverSettings, ReceiverSupervisor, StoreTimeoutError
 from fluvial.testing import ListSink, ManualClock
 
 from support import EXECUTORS, make_context, wait_until
@@ -235,3 +235,36 @@ def test_max_rate_caps_backpressure_updates():
     assert sup.limiter.rate == 300
     sup.update_rate(0)
     assert sup.limiter.rate == 300
+
+
+def test_a_block_with_a_timeout_is_refused_whole_when_the_limit_or_the_queue_would_hold_it_longer():
+    vt = [0.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        vt[0] += seconds
+    limiter = RateLimiter(10, now=lambda: vt[0], sleep=sleep)
+    blocks = BlockGenerator(0, 3_600_000, 1, limiter)
+    blocks.start()
+    try:
+        blocks.add_block(["a"] * 20, timeout=0.0)                   # granted; the next caller pays 2 s
+        with pytest.raises(StoreTimeoutError, match=r"rate limit \(10 records/s\) does not let 1 more records "
+                                                    r"through within 1 s; not stored"):
+            blocks.add_block(["b"], timeout=1.0)
+        assert slept == [] and blocks.pending_records() == 20
+        blocks.add_block(["b"], timeout=2.0)                        # waits its 2 s
+        assert slept == pytest.approx([2.0])
+        limiter.set_rate(None)
+        assert blocks.take(1000) == [["a"] * 20, ["b"]]
+        blocks.add_block(["c"])
+        assert blocks.take(2000) == [["c"]]                         # one block queued behind batch 1000: full
+        with pytest.raises(StoreTimeoutError, match=r"spark.streaming.blockQueueSize=1\); no room within the "
+                                                    "timeout, not stored"):
+            blocks.add_block(["d"], timeout=0.05)
+        assert blocks.pending_records() == 0
+        blocks.completed(1000)
+        blocks.add_block(["d"], timeout=0.05)
+        assert blocks.take(3000) == [["d"]]
+    finally:
+        blocks.stop()

@@ -57,6 +57,16 @@ def test_a_large_acquire_is_paid_by_the_next_caller():
     assert lim.acquire(1) == pytest.approx(2.0)
 
 
+def test_try_acquire_takes_nothing_when_the_wait_would_exceed_the_timeout():
+    vt = VirtualTime()
+    lim = limiter(10, vt)
+    assert lim.try_acquire(20, 0.0)             # nothing owed yet: granted, paid by the next caller
+    assert not lim.try_acquire(1, 1.9) and vt.slept == []   # 2 s away: refused at once, nothing reserved
+    assert lim.try_acquire(1, 2.0) and vt.slept == pytest.approx([2.0])
+    assert lim.acquire(1) == pytest.approx(0.1)
+    assert limiter(None, vt).try_acquire(10**9, 0.0)
+
+
 def test_new_rate_scales_saved_permits():
     vt = VirtualTime()
     lim = limiter(10, vt)

@@ -100,10 +100,11 @@ class RateLimiter:
 
     def reserve(self, n: int = 1) -> float:
         """Reserve ``n`` permits; returns the seconds the caller must wait."""
-        return self._reserve(n)[0]
+        return self._reserve(n)[0]  # type: ignore[index]
 
-    def _reserve(self, n: int) -> tuple[float, float]:
-        """(seconds to wait, moment in ``now()`` seconds when the permits are available)."""
+    def _reserve(self, n: int, max_wait: float | None = None) -> tuple[float, float] | None:
+        """(seconds to wait, moment in ``now()`` seconds when the permits are
+        available); None, reserving nothing, when that is more than ``max_wait`` seconds away."""
         if n < 0:
             raise ValueError(f"cannot acquire a negative number of permits ({n})")
         with self._lock:
@@ -113,6 +114,8 @@ class RateLimiter:
                 return 0.0, now / 1_000_000
             self._resync(now)
             moment = self._next_free
+            if max_wait is not None and moment - now > max_wait * 1_000_000:
+                return None
             spend = min(float(n), self._stored)
             self._next_free = moment + int((n - spend) * self._interval_us)
             self._stored -= spend
@@ -120,7 +123,21 @@ class RateLimiter:
 
     def acquire(self, n: int = 1) -> float:
         """Wait until ``n`` more records are allowed; returns the seconds waited."""
-        wait, moment = self._reserve(n)
+        wait, moment = self._reserve(n)  # type: ignore[misc]
+        self._wait(wait, moment)
+        return wait
+
+    def try_acquire(self, n: int, timeout: float) -> bool:
+        """:meth:`acquire` if the permits are available within ``timeout``
+        seconds (then waits for them and returns True); otherwise takes
+        nothing and returns False at once (Guava's ``tryAcquire``)."""
+        reserved = self._reserve(n, max(timeout, 0.0))
+        if reserved is None:
+            return False
+        self._wait(*reserved)
+        return True
+
+    def _wait(self, wait: float, moment: float) -> None:
         if wait > 0:
             with self._lock:
                 self._waiting += 1
@@ -132,7 +149,6 @@ class RateLimiter:
             finally:
                 with self._lock:
                     self._waiting -= 1
-        return wait
 
     @property
     def waiting(self) -> int:

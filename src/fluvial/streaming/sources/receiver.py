@@ -71,14 +71,15 @@ from ..rate import RateController, create_rate_estimator
 from ..util import batch_datetime
 from .base import InputDStream
 from .blocklog import BlockLog
-from .supervisor import BlockRef, ReceiverSettings, ReceiverStoppedError, ReceiverSupervisor
+from .supervisor import BlockRef, ReceiverSettings, ReceiverStoppedError, ReceiverSupervisor, StoreTimeoutError
 
 if TYPE_CHECKING:
     from ..context import StreamingContext
 
 log = logging.getLogger("fluvial.streaming")
 
-__all__ = ["Receiver", "ReceiverInputDStream", "ReceiverTracker", "ReceiverStoppedError", "BlockRef"]
+__all__ = ["Receiver", "ReceiverInputDStream", "ReceiverTracker", "ReceiverStoppedError", "StoreTimeoutError",
+           "BlockRef"]
 
 WAL_ENABLE_KEY = "spark.streaming.receiver.writeAheadLog.enable"
 _NO_CHECKPOINT_DIR = ("Cannot enable receiver write-ahead log without checkpoint directory set. Please use "
@@ -123,21 +124,29 @@ class Receiver:
         """Buffer one record; it is cut into a block within the block interval."""
         self._sup().blocks.add(dataItem)
 
-    def storeAll(self, items: Iterable[Any], numRecords: int | None = None) -> None:
+    def storeAll(self, items: Iterable[Any], numRecords: int | None = None, timeout: float | None = None) -> None:
         """Store records as one block; returns once the block is stored (and,
         with the write-ahead log, durably written), so the source may be
         acknowledged then.
 
-        ``numRecords`` (fluvial's addition): the number of records the items
+        fluvial's additions: ``numRecords``, the number of records the items
         stand for when each item packs several (e.g. the raw bytes of a
-        batch of events that the stream's tasks unpack). The rate limit,
+        batch of events that the stream's tasks unpack); the rate limit,
         the block queue, ``numRecords`` in batch and listener reports and
-        backpressure count that number; default ``len(items)``."""
+        backpressure count that number (default ``len(items)``).
+        ``timeout``: seconds the block may wait for the rate limit and for
+        block-queue space; raises
+        :class:`~fluvial.streaming.sources.supervisor.StoreTimeoutError`,
+        with nothing stored, at once when the rate limit would make it wait
+        longer, or when no queue space came in time (writing the log is
+        not bounded by it)."""
         block = list(items)
         if numRecords is not None and (not isinstance(numRecords, int) or numRecords < 0):
             raise ValueError(f"numRecords must be a non-negative int, got {numRecords!r}")
+        if timeout is not None and not timeout >= 0:
+            raise ValueError(f"timeout must be a non-negative number of seconds, got {timeout!r}")
         if block:
-            self._sup().blocks.add_block(block, numRecords)
+            self._sup().blocks.add_block(block, numRecords, timeout)
 
     def isStarted(self) -> bool:
         return self._supervisor is not None and self._supervisor.receiver_state == "started"

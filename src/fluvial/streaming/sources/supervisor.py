@@ -45,12 +45,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fluvial.streaming")
 
-__all__ = ["ReceiverSettings", "BlockRef", "BlockGenerator", "ReceiverSupervisor", "ReceiverStoppedError"]
+__all__ = ["ReceiverSettings", "BlockRef", "BlockGenerator", "ReceiverSupervisor", "ReceiverStoppedError",
+           "StoreTimeoutError"]
 
 
 class ReceiverStoppedError(RuntimeError):
     """``store`` was called on (or was waiting in) a receiver whose stream has stopped:
     the record was not stored."""
+
+
+class StoreTimeoutError(TimeoutError):
+    """``storeAll(..., timeout=t)``: the rate limit or the block queue would
+    not take the block within ``t`` seconds; nothing of it was stored."""
 
 
 def _positive_rate(conf: Any, key: str) -> float | None:
@@ -184,17 +190,28 @@ class BlockGenerator:
             self._wait_for_space()
             self._buffer.append(item)
 
-    def add_block(self, items: list, records: int | None = None) -> None:
+    def add_block(self, items: list, records: int | None = None, timeout: float | None = None) -> None:
         """Store ``items`` as one block (after the records buffered so far);
         returns once it is stored (written to the log, when there is one).
         ``records``: how many records the items stand for (default
         ``len(items)``); the rate limit, the block's ref and every count
-        of records use it."""
+        of records use it. ``timeout``: raise :class:`StoreTimeoutError`,
+        storing nothing, at once when the rate limit would make the block
+        wait longer than that (seconds of the limiter's clock), or once
+        that many seconds passed waiting for block-queue space."""
         count = len(items) if records is None else records
         self._check_active()
-        self.limiter.acquire(count)
+        if timeout is None:
+            self.limiter.acquire(count)
+            deadline = None
+        else:
+            deadline = time.monotonic() + timeout
+            if not self.limiter.try_acquire(count, timeout):
+                raise StoreTimeoutError(
+                    f"receiver of stream {self.stream_id}: the rate limit ({self.limiter.rate:g} records/s) does "
+                    f"not let {count} more records through within {timeout:g} s; not stored")
         with self._cond:
-            self._wait_for_space()
+            self._wait_for_space(deadline)
         with self._write_lock:
             self._check_active()
             self._cut_and_store()
@@ -204,13 +221,19 @@ class BlockGenerator:
         if not self._active:
             raise ReceiverStoppedError(f"receiver of stream {self.stream_id} is not running: record not stored")
 
-    def _wait_for_space(self) -> None:
+    def _wait_for_space(self, deadline: float | None = None) -> None:
         if self._active and self._queued_behind() >= self.queue_size:
             self._waiting += 1
             self._cond.notify_all()
             try:
                 while self._active and self._queued_behind() >= self.queue_size:
-                    self._cond.wait()
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        raise StoreTimeoutError(
+                            f"receiver of stream {self.stream_id}: {self._queued_behind()} blocks wait in batches "
+                            f"queued behind the running one (spark.streaming.blockQueueSize={self.queue_size}); "
+                            "no room within the timeout, not stored")
+                    self._cond.wait(left)
             finally:
                 self._waiting -= 1
         self._check_active()
