@@ -388,35 +388,41 @@ def test_a_custom_body_decoder_gets_the_raw_bytes(sc):
 
 
 # ---------------------------------------------------------------- reliability
-def test_failed_while_another_request_waits_for_the_rate_limit_and_when_the_stream_stops(sc):
+def test_the_rate_limit_fails_at_once_what_it_would_hold_beyond_store_timeout_and_a_stop_fails_the_waiting(sc):
+    """The store rule of both Flume push receivers: a request waits up to
+    ``storeTimeout`` (here 3 s) for the rate limit, each on its own; one the
+    limiter would hold longer is FAILED at once with nothing stored, and one
+    still waiting when the stream stops is FAILED."""
     sc._conf.set("spark.streaming.receiver.maxRate", "1")
     try:
-        r = Running(sc, "compact")
+        r = Running(sc, "compact", storeTimeout=3)
     finally:
         sc._conf.set("spark.streaming.receiver.maxRate", "0")
     try:
         limiter = r.ssc._receiver_tracker.supervisors[r.stream.id].limiter
         with apache_client(r.port, TCompactProtocol) as first, apache_client(r.port, TCompactProtocol) as waiting, \
                 apache_client(r.port, TCompactProtocol) as third:
-            assert first.appendBatch(flume_events(5, "first")) == Status.OK   # permits now owed until t=5 s
-            assert r.batch() == expected(5, "first")
+            assert first.appendBatch(flume_events(2, "first")) == Status.OK   # permits now owed until t=2 s
+            assert r.batch() == expected(2, "first")                          # t=1 s: 1 s more to wait
             with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                pending = pool.submit(waiting.appendBatch, flume_events(2, "waits"))
+                pending = pool.submit(waiting.appendBatch, flume_events(3, "waits"))   # owes until t=5 s
                 wait_until(lambda: limiter.waiting == 1, "the second request to wait for the rate limit")
-                assert third.appendBatch(flume_events(1, "third")) == Status.FAILED
+                assert third.appendBatch(flume_events(1, "third")) == Status.FAILED   # would wait 4 s > 3 s
+                wait_until(lambda: any("not stored within storeTimeout=3 s" in e for e in r.events.errors),
+                           "the FAILED answer to be reported")
                 assert r.stored() == 0
                 r.stop()                                        # the waiting request is not stored
                 assert pending.result(10) == Status.FAILED
     finally:
         r.stop()
-    assert [rec for batch in r.sink.batches for rec in batch] == expected(5, "first")
+    assert [rec for batch in r.sink.batches for rec in batch] == expected(2, "first")
 
 
-def test_failed_while_another_request_waits_for_block_queue_space(sc):
+def test_a_request_waits_for_block_queue_space_up_to_store_timeout(sc):
     gate = threading.Event()
     sc._conf.set("spark.streaming.blockQueueSize", "1")
     try:
-        r = Running(sc, "compact", first_output=lambda rdd: gate.wait(30))   # the job thread stalls
+        r = Running(sc, "compact", first_output=lambda rdd: gate.wait(30), storeTimeout=5)  # the job thread stalls
     finally:
         sc._conf.set("spark.streaming.blockQueueSize", "10")
     try:
@@ -427,18 +433,18 @@ def test_failed_while_another_request_waits_for_block_queue_space(sc):
                 assert a.appendBatch(flume_events(1, tag)) == Status.OK
                 r.clock.set_time(t)
                 wait_until(lambda: r.ssc._scheduler.last_generated == t, f"batch {t} to be generated")
-            with concurrent.futures.ThreadPoolExecutor(1) as pool:
-                pending = pool.submit(b.appendBatch, flume_events(1, "waits"))
-                assert blocks.wait_for_blocked_producer(10)
-                assert c.appendBatch(flume_events(1, "refused")) == Status.FAILED
-                gate.set()                                      # batch 1000 completes: room for one block
-                assert pending.result(10) == Status.OK
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                waits = [pool.submit(client.appendBatch, flume_events(1, tag)) for client, tag in ((b, "b2"), (c, "c"))]
+                wait_until(lambda: blocks.waiting_producers == 2, "both requests to wait for queue space")
+                gate.set()                                      # batch 1000 completes: room for one block, then more
+                assert [w.result(10) for w in waits] == [Status.OK, Status.OK]
             r.clock.advance(1)
     finally:
         gate.set()
         r.stop()
-    assert [rec for batch in r.sink.batches for rec in batch] == (
-        expected(1, "a") + expected(1, "b") + expected(1, "waits"))
+    got = [rec for batch in r.sink.batches for rec in batch]
+    assert got[:2] == expected(1, "a") + expected(1, "b")
+    assert sorted(h["tag"] for h, _ in got[2:]) == ["b2", "c"]
 
 
 def test_a_running_receiver_pickles_with_its_configuration_only_and_serves_after_restore(sc):
@@ -523,3 +529,5 @@ def test_options_are_checked_naming_the_option(sc):
         create_thrift_stream(ssc, "127.0.0.1", 1, maxFrameSize=10)
     with pytest.raises(ValueError, match="port must be an integer in 0..65535"):
         create_thrift_stream(ssc, "127.0.0.1", 70000)
+    with pytest.raises(ValueError, match="storeTimeout must be a positive number of seconds, got 0"):
+        create_thrift_stream(ssc, "127.0.0.1", 1, storeTimeout=0)

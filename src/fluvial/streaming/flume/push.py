@@ -8,13 +8,26 @@ Guarantees:
   events: they are stored and, with ``spark.streaming.receiver.writeAheadLog.enable``,
   durably in the write-ahead log; a sink that got ``OK`` may forget them.
   The events of one request form one block, in request order.
-* ``FAILED`` when they could not be stored: the stream is stopping, storing
-  failed (e.g. the log could not be written), or it did not finish within
-  ``storeTimeout`` seconds (rate limit, backpressure, or the memory bound of
-  ``spark.streaming.blockQueueSize`` blocks queued). Flume then rolls its
-  transaction back and sends the events again, so delivery is at-least-once:
-  a request that timed out may still be stored afterwards, and is then stored
-  twice when the sink retries.
+* ``FAILED`` means nothing of the request was stored: the stream is
+  stopping, storing failed (e.g. the log could not be written), or the
+  request could not be taken within ``storeTimeout`` seconds — answered at
+  once when the rate limit (``spark.streaming.receiver.maxRate``,
+  backpressure) would hold it longer, after ``storeTimeout`` when the
+  memory bound (``spark.streaming.blockQueueSize`` blocks queued behind the
+  running batch) did not free up. Every request waits under the same rule,
+  whatever other connections do (the Thrift receiver's rule too). Flume
+  then rolls its transaction back and sends the events again: delivery is
+  at-least-once (a sink that gave up waiting, Flume's ``request-timeout``,
+  resends what may since have been stored).
+* ``appendBatch`` events are stored as the call's Avro bytes, undecoded
+  (:class:`~fluvial.streaming.flume.events.PackedEvents`: one block per
+  call, counted as its events by the rate limit, the block queue and
+  ``numRecords``); only the array's block headers are read here, and the
+  stream's tasks decode the events in the worker processes. Events that
+  pass that check but are not valid Avro are reported by the batch that
+  decodes them, naming the peer (see ``onDecodeError``). ``append`` events
+  and clients whose event schema is laid out differently from ours are
+  decoded here.
 * Each connection keeps its own handshake state; the Avro handshake's
   ``NONE`` → resend path (a real Flume client's protocol has a ``doc`` and a
   different MD5) is handled, and clients are resolved against this protocol.
@@ -31,7 +44,6 @@ Guarantees:
 """
 from __future__ import annotations
 
-import concurrent.futures
 import ipaddress
 import logging
 import socket
@@ -42,7 +54,7 @@ from typing import Any, Sequence
 
 from ...core.storage import StorageLevel
 from ..sources.receiver import Receiver
-from ..sources.supervisor import ReceiverStoppedError
+from ..sources.supervisor import ReceiverStoppedError, StoreTimeoutError
 from .events import PackedEvents, count_events
 from .ipc import AVRO_SOURCE_PROTOCOL, Call, Protocol, ProtocolError, ServerSession, UnknownMessageError
 from .netty import Deflater, FrameLimits, FramingError, Inflater, PackReader, encode_pack
@@ -55,7 +67,6 @@ STATUS_OK = b"\x00"        # Status enum index 0
 STATUS_FAILED = b"\x02"    # index 1, zig-zag
 _RECV = 1 << 16
 _JOIN_S = 10.0
-_WAKE_S = 0.1
 _RAW = frozenset({"appendBatch"})      # stored as PackedEvents, decoded by the stream's tasks
 
 
@@ -66,8 +77,9 @@ class PushOptions:
     ``maxFrameBytes``/``maxBuffersPerFrame``: caps per request frame.
     ``maxConnections``: connections served at once. ``allowedClients``:
     client IP addresses or networks (``"10.0.0.0/8"``) allowed to connect;
-    None allows any. ``storeTimeout``: seconds a request may wait to be
-    stored before it is answered ``FAILED`` (Flume's request-timeout is 20 s)."""
+    None allows any. ``storeTimeout``: seconds a request may wait for the
+    rate limit or block-queue space before it is answered ``FAILED``, with
+    nothing stored (Flume's request-timeout is 20 s)."""
 
     maxFrameBytes: int = 64 << 20
     maxBuffersPerFrame: int = 4096
@@ -123,7 +135,7 @@ class FlumePushReceiver(Receiver):
     """Records are ``(headers: dict[str, str], body: bytes)``; the stream
     decodes bodies (see :class:`~fluvial.streaming.flume.dstream.FlumeInputDStream`)."""
 
-    _transient = ("_listener", "_conns", "_lock", "_pool", "_protocols", "_closing", "_accept_thread",
+    _transient = ("_listener", "_conns", "_lock", "_protocols", "_closing", "_accept_thread",
                   "_local", "boundAddress")
 
     def __init__(self, hostname: str, port: int, storageLevel: StorageLevel = StorageLevel.MEMORY_AND_DISK_2,  # type: ignore[attr-defined]
@@ -147,8 +159,6 @@ class FlumePushReceiver(Receiver):
         self._lock = threading.Lock()
         self._conns: dict[int, _Conn] = {}
         self._closing = threading.Event()
-        self._pool = concurrent.futures.ThreadPoolExecutor(self.options.maxConnections,
-                                                           thread_name_prefix=f"fluvial-flume-store-{self.streamId}")
         try:
             listener = socket.create_server((self.hostname, self.port), backlog=128, family=_family(self.hostname))
         except OSError as exc:       # reported by the supervisor, which retries after receiverRestartDelay
@@ -187,7 +197,6 @@ class FlumePushReceiver(Receiver):
                 if c.thread.is_alive():            # stuck sending to a peer that does not read
                     _shutdown(c.sock)
                     c.thread.join(1.0)
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     # -- accepting ----------------------------------------------------------
     def _accept(self, listener: socket.socket) -> None:
@@ -290,31 +299,19 @@ class FlumePushReceiver(Receiver):
                 return STATUS_OK
             records = [(e["headers"], e["body"]) for e in events]
             count = len(records)
-        future = self._pool.submit(self.storeAll, records, count)
-        timeout = self.options.storeTimeout
-        deadline = time.monotonic() + timeout
         try:
-            while True:
-                try:
-                    future.result(max(0.0, min(_WAKE_S, deadline - time.monotonic())))
-                    return STATUS_OK
-                except concurrent.futures.TimeoutError:
-                    if time.monotonic() >= deadline or self._closing.is_set():
-                        break
+            self.storeAll(records, count, timeout=self.options.storeTimeout)
+            return STATUS_OK
+        except StoreTimeoutError as exc:
+            if not self._closing.is_set():
+                self.reportError(f"Flume Avro receiver: {count} events from {peer} not stored within "
+                                 f"storeTimeout={self.options.storeTimeout:g} s; answered FAILED (the sink sends them "
+                                 f"again): {exc}")
         except ReceiverStoppedError:
             log.info("Flume Avro receiver of stream %d is stopping: %d events from %s answered FAILED",
                      self.streamId, count, peer)
-            return STATUS_FAILED
-        except concurrent.futures.CancelledError:
-            return STATUS_FAILED
         except Exception as exc:  # noqa: BLE001 - storing failed: Flume retries the batch
-            self.reportError(f"Flume Avro receiver: storing {count} events from {peer} failed; "
-                             "answered FAILED", exc)
-            return STATUS_FAILED
-        if not self._closing.is_set():
-            self.reportError(f"Flume Avro receiver: {count} events from {peer} not stored within "
-                             f"storeTimeout={timeout} s (rate limit, backpressure or a full block queue); answered "
-                             "FAILED (they may still be stored, and the sink sends them again)")
+            self.reportError(f"Flume Avro receiver: storing {count} events from {peer} failed; answered FAILED", exc)
         return STATUS_FAILED
 
 

@@ -29,11 +29,12 @@ Guarantees:
 * **FAILED means not stored; the sink retries.** The answer is ``FAILED``,
   with nothing of the request stored, when the receiver is stopping or
   stopped, when storing raised (e.g. the log could not be written), or when
-  another request is already waiting for the rate limit
-  (``spark.streaming.receiver.maxRate``, backpressure) or for block-queue
-  space (``spark.streaming.blockQueueSize``): one request at a time waits
-  there (backpressure on its connection), further ones are turned away at
-  once instead of piling up. Delivery is at-least-once: a request whose
+  the request could not be taken within ``storeTimeout`` seconds (default
+  10): at once when the rate limit (``spark.streaming.receiver.maxRate``,
+  backpressure) would hold it longer, after ``storeTimeout`` when no
+  block-queue space (``spark.streaming.blockQueueSize``) came free. Every
+  request waits under that rule, whatever other connections do — the rule
+  of the Avro push receiver too. Delivery is at-least-once: a request whose
   client gave up waiting (Flume's ``request-timeout``) may still be stored
   and then resent.
 * **Bad input costs one connection.** An absurd frame length (not positive,
@@ -91,7 +92,7 @@ from thriftpy2.protocol.compact import TCompactProtocol
 from thriftpy2.thrift import TApplicationException, TMessageType, TType
 
 from ...core.storage import StorageLevel
-from ..sources.receiver import Receiver, ReceiverStoppedError
+from ..sources.receiver import Receiver, ReceiverStoppedError, StoreTimeoutError
 from .dstream import FlumeInputDStream, utf8_decoder
 
 if TYPE_CHECKING:
@@ -485,7 +486,7 @@ class ThriftReceiver(Receiver):
 
     def __init__(self, hostname: str, port: int, protocol: str = "compact", *,
                  maxFrameBytes: int = DEFAULT_MAX_FRAME_BYTES, maxConnections: int = 64,
-                 allowedClients: Iterable[str] | None = None,
+                 allowedClients: Iterable[str] | None = None, storeTimeout: float = 10.0,
                  storageLevel: StorageLevel = StorageLevel.MEMORY_AND_DISK_2) -> None:  # type: ignore[attr-defined]
         if not isinstance(hostname, str) or not hostname:
             raise ValueError(f"create_thrift_stream: hostname must be a non-empty string, got {hostname!r}")
@@ -496,7 +497,11 @@ class ThriftReceiver(Receiver):
         for key, value in (("maxFrameBytes", maxFrameBytes), ("maxConnections", maxConnections)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"create_thrift_stream: {key} must be a positive integer, got {value!r}")
+        if isinstance(storeTimeout, bool) or not isinstance(storeTimeout, (int, float)) or not storeTimeout > 0:
+            raise ValueError(f"create_thrift_stream: storeTimeout must be a positive number of seconds, "
+                             f"got {storeTimeout!r}")
         super().__init__(storageLevel)
+        self.storeTimeout = float(storeTimeout)
         self.host = hostname
         self.port = port
         self.protocol = protocol
@@ -551,13 +556,14 @@ class ThriftReceiver(Receiver):
         server = self._server
         if self.isStopped() or server is None or server.stopping:
             return Status.FAILED
-        sup = self._supervisor
-        if sup is not None and (sup.limiter.waiting or sup.blocks.waiting_producers):
-            log.info("Thrift receiver %s: %s of %d events from %s answered FAILED: another request is waiting for "
-                     "the rate limit or block queue", self.address, call.method, len(records), who)
-            return Status.FAILED
         try:
-            self.storeAll(records)
+            self.storeAll(records, timeout=self.storeTimeout)
+        except StoreTimeoutError as exc:
+            if not server.stopping:
+                self.reportError(f"Thrift receiver {self.address}: {call.method} of {len(records)} events from {who} "
+                                 f"not stored within storeTimeout={self.storeTimeout:g} s; answered FAILED (the sink "
+                                 f"sends them again): {exc}")
+            return Status.FAILED
         except ReceiverStoppedError:
             return Status.FAILED
         except Exception as exc:  # noqa: BLE001 - e.g. the write-ahead log failed: not stored, the sink retries
@@ -574,8 +580,10 @@ def create_thrift_stream(ssc: "StreamingContext", hostname: str, port: int, prot
 
     ``options``: ``maxFrameBytes`` (default 16,384,000), ``maxConnections``
     (64), ``allowedClients`` (addresses/networks; default any),
+    ``storeTimeout`` (seconds a request may wait for the rate limit or
+    block-queue space before it is answered ``FAILED``; 10),
     ``onDecodeError`` (``"fail"``, the default, or ``"skip"``), ``storageLevel``."""
-    known = {"maxFrameBytes", "maxConnections", "allowedClients", "onDecodeError", "storageLevel"}
+    known = {"maxFrameBytes", "maxConnections", "allowedClients", "storeTimeout", "onDecodeError", "storageLevel"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise TypeError(f"create_thrift_stream: unknown option(s) {', '.join(unknown)}; "
