@@ -16,7 +16,7 @@ from thrift.transport.TTransport import TMemoryBuffer
 
 from flumehandler.thrift_protocol import Client
 from flumehandler.thrift_ttypes import ThriftFlumeEvent
-from fluvial.streaming.flume.thrift import Status, ThriftInputError, decode_call, encode_exception, encode_reply
+from fluvial.streaming.flume.thrift_wire import Status, ThriftInputError, decode_call, encode_exception, encode_reply
 
 # -- compact protocol facts ---------------------------------------------------
 # message: 0x82 protocol id; (type << 5) | version 1; seqid varint; name (varint length + bytes)

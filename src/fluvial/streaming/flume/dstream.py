@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from ...core.rdd import RDD
 from ..sources.receiver import Receiver, ReceiverInputDStream
 from ..util import batch_datetime
-from .events import EventsError, PackedEvents
+from .events import EventsError, PackedEvents, decode_events
 
 if TYPE_CHECKING:
     from ..context import StreamingContext
@@ -76,6 +76,13 @@ def _decoding(decoder: Callable[[Any], Any], mode: str, skipped: Any, t: int,
             "(onDecodeError='skip' leaves such events out)", headers, t, block, i)
 
     def decode_block(block: int, items: Iterator[Any]) -> Iterator[Any]:
+        def skip_or_raise(exc: Exception, headers: dict, body: bytes, index: int) -> None:
+            err = undecodable(exc, headers, body, block, index)
+            if fail:
+                raise err from exc
+            log.warning("skipped an undecodable Flume event: %s", err)
+            skipped.add(1)
+
         i = 0                                  # index of the next event in the block
         for item in items:
             if type(item) is not PackedEvents:
@@ -83,31 +90,17 @@ def _decoding(decoder: Callable[[Any], Any], mode: str, skipped: Any, t: int,
                 try:
                     value = decoder(body)
                 except Exception as exc:  # noqa: BLE001 - any decoder failure is reported with the event's position
-                    err = undecodable(exc, headers, body, block, i)
-                    if fail:
-                        raise err from exc
-                    log.warning("skipped an undecodable Flume event: %s", err)
-                    skipped.add(1)
+                    skip_or_raise(exc, headers, body, i)
                 else:
                     yield headers, value
                 i += 1
                 continue
             first = i
             try:
-                for headers, body in item.events():
-                    try:
-                        value = decoder(body)
-                    except Exception as exc:  # noqa: BLE001 - reported with the event's position
-                        err = undecodable(exc, headers, body, block, i)
-                        if fail:
-                            raise err from exc
-                        log.warning("skipped an undecodable Flume event: %s", err)
-                        skipped.add(1)
-                    else:
-                        yield headers, value
-                    i += 1
+                i = yield from decode_events(item.data, decoder, skip_or_raise, first)
             except EventsError as exc:
-                left = max(item.count - (i - first), 0)
+                i = first + exc.decoded
+                left = max(item.count - exc.decoded, 0)
                 err = FlumeDecodeError(
                     f"{source}: the events {item.peer} sent in one appendBatch ({item.count} counted; events "
                     f"{first} to {first + item.count - 1} of block {block} in batch {t} ms, {batch_datetime(t)}) "
