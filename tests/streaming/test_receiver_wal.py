@@ -340,6 +340,8 @@ def test_a_pre_counted_block_counts_its_records_everywhere_and_across_recovery(s
         assert stream._unprocessed_records() == 5         # batch 1000 completed
         with pytest.raises(ValueError, match="numRecords must be a non-negative int, got -1"):
             rx.storeAll(["y"], numRecords=-1)
+        with pytest.raises(ValueError, match="timeout must be a non-negative number of seconds, got -1"):
+            rx.storeAll(["y"], timeout=-1)
     finally:
         ssc1.stop(stopSparkContext=False)
     assert reported == [(1000, 4)]
