@@ -100,7 +100,12 @@ class RateLimiter:
 
     def reserve(self, n: int = 1) -> float:
         """Reserve ``n`` permits; returns the seconds the caller must wait."""
-        return self._reserve(n)[0]  # type: ignore[index]
+        return self._reserve_now(n)[0]
+
+    def _reserve_now(self, n: int) -> tuple[float, float]:
+        reserved = self._reserve(n)
+        assert reserved is not None  # without max_wait the permits are always reserved
+        return reserved
 
     def _reserve(self, n: int, max_wait: float | None = None) -> tuple[float, float] | None:
         """(seconds to wait, moment in ``now()`` seconds when the permits are
@@ -123,7 +128,7 @@ class RateLimiter:
 
     def acquire(self, n: int = 1) -> float:
         """Wait until ``n`` more records are allowed; returns the seconds waited."""
-        wait, moment = self._reserve(n)  # type: ignore[misc]
+        wait, moment = self._reserve_now(n)
         self._wait(wait, moment)
         return wait
 
