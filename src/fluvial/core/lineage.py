@@ -14,9 +14,9 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from .pipeline import PartitionStep, compile_steps
 from .rdd import RDD
-from .table import KeyTable
 from .shuffle import (NarrowDependency, Partitioner, ShuffleDependency, one_to_one,
                       range_dependency, read_bucket, serialize_bucket)
+from .table import KeyTable
 
 
 class ParallelCollectionRDD(RDD):

@@ -106,11 +106,17 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
 
     def _table(self, split: int, tctx: Any) -> dict:
         """A new dict of partition ``split``'s ``(key, value)`` records (the
-        last value of a repeated key wins): a C copy of a table block, else
-        built from :meth:`iterator`. For kernels that update a partition per
-        key."""
+        last value of a repeated key wins), the caller's to change: a C copy
+        of a table block, the table itself when an unpersisted partition is
+        computed as one, else built from :meth:`iterator`. For kernels that
+        update a partition per key."""
         stored = self._stored_table(split, tctx)
-        return stored.copy() if stored is not None else dict(self.iterator(split, tctx))
+        if stored is not None:
+            return stored.copy()
+        if not self._keeps_blocks():
+            out = self.compute(split, tctx)
+            return out.table if type(out) is KeyTable else dict(out)
+        return dict(self.iterator(split, tctx))
 
     def _stored_block(self, split: int, store: Any, default: Any) -> Any:
         """Partition ``split``'s block if the driver's ``store`` holds it, else

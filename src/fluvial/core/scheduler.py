@@ -212,7 +212,7 @@ class DAGScheduler:
             if where is None:
                 raise KeyError(f"block {bid} is not stored")
             remote.setdefault(where, []).append(bid)
-        found.update(self.executor.fetch(remote) if remote else {})
+        found.update(self.executor.fetch(remote))
         return found
 
 

@@ -204,17 +204,11 @@ class UpdateStateRDD(RDD):
         self._prev, self._data, self._update = prev, data, update
 
     def compute(self, split: int, tctx: Any) -> KeyTable:
-        states: dict | None = {}
+        states: dict = {}
         if self._prev is not None:
-            states = self._prev._stored_table(split, tctx)
-            if states is None:
-                records = list(self._prev.iterator(split, tctx))
-                states = dict(records)
-                if len(states) != len(records):  # an initial RDD may repeat a key: its first state counts
-                    states = {}
-                    for k, state in records:
-                        states.setdefault(k, state)
-        arrived = dict(self._data.iterator(split, tctx))
+            stored = self._prev._stored_table(split, tctx)
+            states = stored if stored is not None else _first_states(list(self._prev.iterator(split, tctx)))
+        arrived = self._data._table(split, tctx)
         take = arrived.pop
         update = self._update
         out = {}
@@ -228,6 +222,17 @@ class UpdateStateRDD(RDD):
             if new is not None:
                 out[k] = new
         return KeyTable(out)
+
+
+def _first_states(records: list) -> dict:
+    """Key to state, the first of a key's states when it repeats (as an
+    initial RDD may)."""
+    states = dict(records)
+    if len(states) != len(records):
+        states = {}
+        for k, state in records:
+            states.setdefault(k, state)
+    return states
 
 
 class MapWithStateRDD(RDD):
