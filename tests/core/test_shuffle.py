@@ -235,3 +235,22 @@ def test_second_action_on_a_shuffle_sees_unmutated_map_output(sc):
     assert sorted(len(v) for _, v in grouped.collect()) == [6, 6]
     appended = sc.parallelize([("k", [i]) for i in range(4)], 2).reduceByKey(lambda a, b: a.extend(b) or a)
     assert appended.collect() == appended.collect() == [("k", [0, 1, 2, 3])]
+
+
+def test_buckets_of_atoms_and_of_shared_objects_round_trip_exactly():
+    from fluvial.core.shuffle import read_bucket, serialize_bucket
+    line = "a shared line"
+    atoms = [line, line, b"raw", 7, 2.5, True, None, "é"]
+    back = read_bucket(serialize_bucket(atoms))
+    assert back == atoms and [type(x) for x in back] == [type(x) for x in atoms]
+    shared = [1]
+    aliased = read_bucket(serialize_bucket(["first", shared, shared]))
+    assert aliased == ["first", [1], [1]] and aliased[1] is aliased[2]  # the memo keeps sharing
+
+
+def test_parallelized_records_do_not_see_later_changes_to_the_collection(sc):
+    rows = [[1], [2], [3], [4]]
+    rdd = sc.parallelize(rows, 2)
+    rows[0].append(99)
+    rows.append([5])
+    assert rdd.collect() == [[1], [2], [3], [4]]

@@ -29,7 +29,7 @@ class ParallelCollectionRDD(RDD):
 
     def __init__(self, ctx: Any, slices: Sequence[list]) -> None:
         super().__init__(ctx, [], len(slices))
-        self._slices: list[bytes] | None = [serialize_bucket(list(s)) for s in slices]
+        self._slices: list[bytes] | None = [serialize_bucket(s if type(s) is list else list(s)) for s in slices]
         self.slice_sizes: list[int] = [len(s) for s in slices]
 
     def _own_inputs(self, split: int, inputs: dict, store: Any) -> None:

@@ -8,6 +8,7 @@ post-merge, so map-side combining is simply part of the map stage's pipeline.
 """
 from __future__ import annotations
 
+import io
 import pickle
 import sys
 from typing import Any, Callable, Hashable, Iterable
@@ -93,8 +94,20 @@ class ShuffleDependency(Dependency):
         self.shuffle_id = shuffle_id
 
 
+_ATOMS = frozenset({str, bytes, int, float, bool, type(None)})
+
+
 def serialize_bucket(bucket: list) -> bytes:
-    """A bucket as bytes: pickle, or cloudpickle for records pickle refuses."""
+    """A bucket as bytes: pickle, or cloudpickle for records pickle refuses.
+    A list of atoms only (lines of text, typically) is pickled without the
+    memo, about twice as fast: the memo only keeps shared references shared,
+    which atoms cannot tell apart."""
+    if bucket and type(bucket[0]) in _ATOMS and set(map(type, bucket)) <= _ATOMS:
+        out = io.BytesIO()
+        pickler = pickle.Pickler(out, protocol=5)
+        pickler.fast = True  # no memo
+        pickler.dump(bucket)
+        return out.getvalue()
     try:
         return pickle.dumps(bucket, protocol=5)
     except Exception:  # noqa: BLE001 - lambdas, local classes, ...

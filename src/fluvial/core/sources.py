@@ -34,6 +34,6 @@ def parallelize(ctx: Any, c: Iterable[Any], numSlices: int | None) -> Any:
     check_positive_int("numSlices", n)
     data = c if isinstance(c, (list, tuple, range)) else list(c)
     slices = [data[lo:hi] for lo, hi in slice_bounds(data, n, ctx._batchSize)]
-    if not isinstance(data, range):
-        slices = [list(s) for s in slices]
+    if not isinstance(data, (range, list)):
+        slices = [list(s) for s in slices]  # a list's slices are new lists already
     return ParallelCollectionRDD(ctx, slices)
