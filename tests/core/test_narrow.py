@@ -72,6 +72,15 @@ def test_union_concatenates_in_order(sc, a, b, n, m):
     assert sc.union([ra, rb, ra]).collect() == a + b + a
 
 
+def test_union_of_rdds_sharing_a_partitioner_keeps_it_even_for_one(sc):
+    pairs = sc.parallelize([(i, i) for i in range(10)], 2).partitionBy(3)
+    one = sc.union([pairs])
+    assert one.partitioner == pairs.partitioner and one.getNumPartitions() == 3
+    assert one.glom().collect() == pairs.glom().collect()
+    assert sc.union([pairs, pairs]).partitioner == pairs.partitioner
+    assert sc.union([sc.parallelize([(1, 1)], 3)]).partitioner is None
+
+
 def test_add_rejects_non_rdd(sc):
     with pytest.raises(TypeError, match="list"):
         sc.parallelize([1]) + [2]
