@@ -428,36 +428,32 @@ class DStream:
         if reduced._storage_level is None:
             reduced._set_storage(_MEMORY_ONLY)
 
-        def reduce_func(t: Any, a: RDD | None, b: RDD) -> RDD:
-            b = b.reduceByKey(func, n)
-            r = a.union(b).reduceByKey(func, n) if a is not None else b
-            if filterFunc:
-                r = r.filter(filterFunc)
-            return r
+        def reduce_func(t: Any, rdds: RDD) -> RDD:
+            # a window reduced from its batches (the first ones, or a short window)
+            r = rdds.reduceByKey(func, n)
+            return r.filter(filterFunc) if filterFunc else r
 
-        def inv_reduce_func(t: Any, a: RDD, b: RDD) -> RDD:
-            b = b.reduceByKey(func, n)
-            joined = a.leftOuterJoin(b, n)
-            return joined.mapValues(lambda vw: invFunc(vw[0], vw[1]) if vw[1] is not None else vw[0])
-
-        def step_func(t: Any, previous: RDD, leaving: list[RDD], entering: list[RDD]) -> RDD | None:
-            # one pass per partition when everything is partitioned alike; a
-            # single batch of ``reduced`` has unique keys, several are reduced first
+        def step_func(t: Any, previous: RDD, leaving: list[RDD], entering: list[RDD]) -> RDD:
+            # the previous window, the batches that left taken out and those that
+            # entered added, in one pass per partition (WindowStepRDD): everything
+            # partitioned alike, each key once per partition, as a batch of
+            # ``reduced`` already is; several batches are reduced together first
             from .window import WindowStepRDD
             if not leaving and not entering:
                 return previous
-            if any(r.partitioner is None or r.partitioner != previous.partitioner for r in leaving + entering):
-                return None
+            if previous.partitioner is None:
+                previous = previous.partitionBy(n)
+            p = previous.partitioner
 
             def one(rdds: list[RDD]) -> RDD | None:
-                if len(rdds) <= 1:
-                    return rdds[0] if rdds else None
-                return self._sc.union(rdds).reduceByKey(func, n)
+                if not rdds:
+                    return None
+                r = rdds[0] if len(rdds) == 1 else self._sc.union(rdds).reduceByKey(func, n)
+                return r if r.partitioner == p else r.partitionBy(p.numPartitions, p.partitionFunc)
             r = WindowStepRDD(previous, one(leaving), one(entering), func, invFunc)
             return r.filter(filterFunc) if filterFunc and entering else r
-        return ReducedWindowedDStream(reduced, reduce_func, inv_reduce_func,
-                                      to_ms(windowDuration, "windowDuration"), self._slide_or_own(slideDuration),
-                                      step_func)
+        return ReducedWindowedDStream(reduced, reduce_func, step_func,
+                                      to_ms(windowDuration, "windowDuration"), self._slide_or_own(slideDuration))
 
     def reduceByWindow(self, reduceFunc: Callable[[Any, Any], Any], invReduceFunc: Callable[[Any, Any], Any] | None,
                        windowDuration: float, slideDuration: float) -> "DStream":

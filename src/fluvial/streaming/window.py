@@ -7,7 +7,7 @@ their parent's RDDs for ``windowDuration`` longer than they keep their own.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from ..core.rdd import RDD
 from ..core.shuffle import one_to_one
@@ -61,23 +61,20 @@ class ReducedWindowedDStream(DStream):
     ``PythonReducedWindowedDStream``).
 
     When the previous window's result exists and the window is at least five
-    slides long, the new window is the previous one with the parent's RDDs
-    that left ``inv_reduce_func``-ed out and those that entered
-    ``reduce_func``-ed in (both at once by ``step_func(t, previous, leaving,
-    entering)`` when it gives an RDD); otherwise the window is reduced from its RDDs
-    (``reduce_func(t, None, union)``), and is absent when it has none. Results
+    slides long, the new window is ``step_func(t, previous, leaving,
+    entering)``: the previous one with the parent's RDDs that left taken out
+    and those that entered added. Otherwise the window is reduced from its
+    RDDs (``reduce_func(t, union)``), and is absent when it has none. Results
     are persisted and checkpointed every ``max(slide, 10 s)`` (a checkpoint
     directory is required), which bounds lineage over a long run."""
 
-    _function_attrs = ("reduce_func", "inv_reduce_func", "step_func")
+    _function_attrs = ("reduce_func", "step_func")
 
-    def __init__(self, parent: DStream, reduce_func: Callable[[Any, RDD | None, RDD], RDD],
-                 inv_reduce_func: Callable[[Any, RDD, RDD], RDD], window_ms: int, slide_ms: int,
-                 step_func: Callable[[Any, RDD, list[RDD], list[RDD]], RDD | None] | None = None) -> None:
+    def __init__(self, parent: DStream, reduce_func: Callable[[Any, RDD], RDD],
+                 step_func: Callable[[Any, RDD, list[RDD], list[RDD]], RDD], window_ms: int, slide_ms: int) -> None:
         _check_window(parent, window_ms, slide_ms)
         super().__init__(parent._ssc, [parent], slide_ms)
         self.reduce_func = reduce_func
-        self.inv_reduce_func = inv_reduce_func
         self.step_func = step_func
         self.window_ms = window_ms
         self._must_checkpoint = True
@@ -94,17 +91,12 @@ class ReducedWindowedDStream(DStream):
         prev_begin, prev_end = begin - self._slide_ms, end - self._slide_ms
         previous = self._get_or_compute(prev_end)
         if previous is not None and self.window_ms >= self._slide_ms * 5:
-            old = parent._slice_ms(prev_begin + ps, begin)
-            new = parent._slice_ms(prev_end + ps, end)
-            step = self.step_func(when, previous, old, new) if self.step_func is not None else None
-            if step is not None:
-                return step
-            current = self.inv_reduce_func(when, previous, self._sc.union(old)) if old else previous
-            return self.reduce_func(when, current, self._sc.union(new)) if new else current
+            return self.step_func(when, previous, parent._slice_ms(prev_begin + ps, begin),
+                                  parent._slice_ms(prev_end + ps, end))
         rdds = parent._slice_ms(begin + ps, end)
         if not rdds:
             return None
-        return self.reduce_func(when, None, self._sc.union(rdds))
+        return self.reduce_func(when, self._sc.union(rdds))
 
 
 class WindowStepRDD(RDD):
