@@ -94,7 +94,8 @@ class ShuffleDependency(Dependency):
         self.shuffle_id = shuffle_id
 
 
-_ATOMS = frozenset({str, bytes, int, float, bool, type(None)})
+ATOMS = frozenset({str, bytes, int, float, complex, bool, type(None)})
+"""Immutable types with no inner objects, by exact type (a subclass may add state)."""
 
 
 def serialize_bucket(bucket: list) -> bytes:
@@ -102,7 +103,7 @@ def serialize_bucket(bucket: list) -> bytes:
     A list of atoms only (lines of text, typically) is pickled without the
     memo, about twice as fast: the memo only keeps shared references shared,
     which atoms cannot tell apart."""
-    if bucket and type(bucket[0]) in _ATOMS and set(map(type, bucket)) <= _ATOMS:
+    if bucket and type(bucket[0]) in ATOMS and set(map(type, bucket)) <= ATOMS:
         out = io.BytesIO()
         pickler = pickle.Pickler(out, protocol=5)
         pickler.fast = True  # no memo

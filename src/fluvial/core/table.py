@@ -20,9 +20,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Iterator
 
-from .shuffle import serialize_bucket
-
-_ATOMS = frozenset({str, bytes, int, float, complex, bool, type(None)})
+from .shuffle import ATOMS, serialize_bucket
 
 
 class KeyTable:
@@ -45,12 +43,12 @@ def _atoms(items: Any) -> bool:
     """Every object is an atom or a tuple of atoms, by exact type (a subclass
     may carry mutable state). Each pass runs in C."""
     types = set(map(type, items))
-    if types <= _ATOMS:
+    if types <= ATOMS:
         return True
-    if not types - _ATOMS <= {tuple}:
+    if not types - ATOMS <= {tuple}:
         return False
     parts = set(map(type, itertools.chain.from_iterable(x for x in items if type(x) is tuple)))
-    return parts <= _ATOMS
+    return parts <= ATOMS
 
 
 def immutable(table: KeyTable) -> bool:
