@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import socket
 import time as _time
 import traceback
 from datetime import datetime
@@ -89,3 +90,12 @@ def positional_arity(func: Callable) -> int:
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
             n += 1
     return n
+
+
+def shutdown_socket(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:
+    """Shut ``sock`` down (waking a thread blocked on it), ignoring the error
+    of a socket already closed or never connected."""
+    try:
+        sock.shutdown(how)
+    except OSError:
+        pass

@@ -34,6 +34,7 @@ from typing import Any, Sequence
 from ...core.storage import StorageLevel
 from ..sources.receiver import Receiver
 from ..sources.supervisor import ReceiverStoppedError
+from ..util import shutdown_socket
 from .ipc import SPARK_FLUME_PROTOCOL, ClientSession, Protocol, ProtocolError, RemoteError
 from .netty import FrameLimits, FramingError, PackReader, encode_pack
 
@@ -89,20 +90,14 @@ class AvroNettyClient:
     def close(self) -> None:
         sock, self.sock = self.sock, None
         if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            shutdown_socket(sock)
             sock.close()
 
     def interrupt(self) -> None:
         """Wake a call blocked in another thread (it fails with OSError)."""
         sock = self.sock
         if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            shutdown_socket(sock)
 
     def call(self, name: str, params: dict[str, Any]) -> Any:
         if self.sock is None:

@@ -55,6 +55,7 @@ from typing import Any, Sequence
 from ...core.storage import StorageLevel
 from ..sources.receiver import Receiver
 from ..sources.supervisor import ReceiverStoppedError, StoreTimeoutError
+from ..util import shutdown_socket
 from .events import PackedEvents, count_events
 from .ipc import AVRO_SOURCE_PROTOCOL, Call, Protocol, ProtocolError, ServerSession, UnknownMessageError
 from .netty import Deflater, FrameLimits, FramingError, Inflater, PackReader, encode_pack
@@ -181,7 +182,7 @@ class FlumePushReceiver(Receiver):
         closing.set()
         listener, self._listener = self._listener, None
         if listener is not None:
-            _shutdown(listener)
+            shutdown_socket(listener)
             listener.close()
         me = threading.current_thread()
         if self._accept_thread is not None and self._accept_thread is not me:
@@ -189,13 +190,13 @@ class FlumePushReceiver(Receiver):
         with self._lock:
             conns = list(self._conns.values())
         for c in conns:
-            _shutdown(c.sock, socket.SHUT_RD)     # a blocked recv returns; answers can still be sent
+            shutdown_socket(c.sock, socket.SHUT_RD)     # a blocked recv returns; answers can still be sent
         deadline = time.monotonic() + _JOIN_S
         for c in conns:
             if c.thread is not None and c.thread is not me:
                 c.thread.join(max(0.0, deadline - time.monotonic()))
                 if c.thread.is_alive():            # stuck sending to a peer that does not read
-                    _shutdown(c.sock)
+                    shutdown_socket(c.sock)
                     c.thread.join(1.0)
 
     # -- accepting ----------------------------------------------------------
@@ -325,10 +326,3 @@ def _family(host: str) -> socket.AddressFamily:
 def _peer(addr: Sequence[Any]) -> str:
     host, port = addr[0], addr[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _shutdown(sock: socket.socket, how: int = socket.SHUT_RDWR) -> None:
-    try:
-        sock.shutdown(how)
-    except OSError:
-        pass

@@ -87,6 +87,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ...core.storage import StorageLevel
 from ..sources.receiver import Receiver, ReceiverStoppedError, StoreTimeoutError
+from ..util import shutdown_socket
 from .dstream import FlumeInputDStream, utf8_decoder
 from .thrift_wire import (FLUME_THRIFT_IDL, PROTOCOLS, Status, ThriftCall, ThriftInputError, decode_call,
                           encode_exception, encode_reply)
@@ -212,10 +213,7 @@ class _Server:
         with self._lock:
             conns = list(self._conns.items())
         for conn, _ in conns:
-            try:
-                conn.shutdown(socket.SHUT_RD)
-            except OSError:
-                pass
+            shutdown_socket(conn, socket.SHUT_RD)
         for _, thread in conns:
             if thread is not threading.current_thread():
                 thread.join(_JOIN_TIMEOUT_S)

@@ -33,6 +33,7 @@ from typing import Callable
 from ...core.storage import StorageLevel
 from .receiver import Receiver
 from .supervisor import ReceiverStoppedError
+from ..util import shutdown_socket
 
 log = logging.getLogger("fluvial.streaming")
 
@@ -136,10 +137,7 @@ class _Connection:
             self.closed = True
             sock = self._sock
         if sock is not None:
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            shutdown_socket(sock)
 
     def release(self) -> None:
         with self._lock:
