@@ -2,7 +2,7 @@
 random inputs and partition counts, on both executors."""
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, namedtuple
 from operator import add
 
 import pytest
@@ -192,6 +192,19 @@ def test_lookup_reads_only_the_key_partition_when_partitioned(sc):
     probe = parted.map(lambda kv: (seen.add(1), kv)[1], preservesPartitioning=True)
     assert sorted(probe.lookup(2)) == [i for i in range(50) if i % 5 == 2]
     assert seen.value == len(parted.glom().collect()[2])
+
+
+Point = namedtuple("Point", "x y")
+
+
+def test_namedtuple_keys_land_where_the_partitioner_says(sc):
+    # portable_hash hashes every tuple, namedtuples included, element-wise; the
+    # shuffle must agree with it, or lookup() reads the wrong partition
+    kvs = [(Point(f"p{i}", i), i) for i in range(60)]
+    parted = sc.parallelize(kvs, 3).partitionBy(4)
+    for index, part in enumerate(parted.glom().collect()):
+        assert all(parted.partitioner(k) == index for k, _ in part)
+    assert all(parted.lookup(k) == [v] for k, v in kvs)
 
 
 def test_repartition_and_sort_within_partitions(sc):

@@ -135,10 +135,10 @@ def _split(records: Iterable[tuple[Any, Any]], partitioner: Partitioner) -> list
     buckets: list[list] = [[] for _ in range(n)]
     appends = [b.append for b in buckets]
     func = partitioner.partitionFunc
-    if func is portable_hash:
+    if func is portable_hash:  # inlined: hash(), but for None and tuples (namedtuples too)
         for kv in records:
             k = kv[0]
-            if k is None or type(k) is tuple:
+            if k is None or isinstance(k, tuple):
                 appends[portable_hash(k) % n](kv)
             else:
                 appends[hash(k) % n](kv)
