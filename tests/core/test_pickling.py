@@ -3,6 +3,8 @@ RDD computes each partition exactly as the driver's copy does, given the same
 task inputs (what a worker process receives)."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from operator import add
 
 import cloudpickle
@@ -81,3 +83,28 @@ def sc_inprocess():
     sc = context("inprocess")
     yield sc
     sc.stop()
+
+
+def test_records_of_classes_defined_in_the_driver_script_reach_workers(tmp_path):
+    # a worker's __main__ is not the user's script: records whose class the
+    # script defines must travel by value (parallelize, shuffle, collect)
+    script = tmp_path / "job.py"
+    script.write_text(
+        "from collections import namedtuple\n"
+        "from fluvial import SparkContext\n"
+        "Point = namedtuple('Point', 'x y')\n"
+        "class Box:\n"
+        "    def __init__(self, v):\n"
+        "        self.v = v\n"
+        "sc = SparkContext('local[2]', 'main-classes')\n"
+        "points = sc.parallelize([Point(i % 3, i) for i in range(30)], 3)\n"
+        "sums = points.map(lambda p: (p, 1)).reduceByKey(lambda a, b: a + b, 2).collect()\n"
+        "assert sorted(sums) == sorted((Point(i % 3, i), 1) for i in range(30)), sums\n"
+        "assert all(type(p) is Point for p, _ in sums)\n"
+        "boxes = sc.parallelize([Box(i) for i in range(10)], 2).map(lambda b: b.v * 2).collect()\n"
+        "assert boxes == [i * 2 for i in range(10)], boxes\n"
+        "sc.stop()\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

@@ -99,7 +99,10 @@ ATOMS = frozenset({str, bytes, int, float, complex, bool, type(None)})
 
 
 def serialize_bucket(bucket: list) -> bytes:
-    """A bucket as bytes: pickle, or cloudpickle for records pickle refuses.
+    """A bucket as bytes that any worker process can read: pickle, or
+    cloudpickle for records pickle refuses or that refer to ``__main__``
+    (a namedtuple or class defined in the driver's script, which a worker's
+    ``__main__`` does not have: cloudpickle sends such classes by value).
     A list of atoms only (lines of text, typically) is pickled without the
     memo, about twice as fast: the memo only keeps shared references shared,
     which atoms cannot tell apart."""
@@ -110,10 +113,13 @@ def serialize_bucket(bucket: list) -> bytes:
         pickler.dump(bucket)
         return out.getvalue()
     try:
-        return pickle.dumps(bucket, protocol=5)
+        data = pickle.dumps(bucket, protocol=5)
     except Exception:  # noqa: BLE001 - lambdas, local classes, ...
+        data = None
+    if data is None or b"__main__" in data:  # a string that merely says so costs only the slower pickler
         import cloudpickle
-        return cloudpickle.dumps(bucket, protocol=5)
+        data = cloudpickle.dumps(bucket, protocol=5)
+    return data
 
 
 def read_bucket(data: bytes) -> list:
