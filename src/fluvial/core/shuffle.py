@@ -98,20 +98,26 @@ ATOMS = frozenset({str, bytes, int, float, complex, bool, type(None)})
 """Immutable types with no inner objects, by exact type (a subclass may add state)."""
 
 
+def pickle_immutable(records: list) -> bytes:
+    """``records`` pickled without the memo, 2-3 times as fast as with it.
+    Only for atoms and tuples of atoms: the memo keeps shared references
+    shared, which immutable values cannot tell apart."""
+    out = io.BytesIO()
+    pickler = pickle.Pickler(out, protocol=5)
+    pickler.fast = True
+    pickler.dump(records)
+    return out.getvalue()
+
+
 def serialize_bucket(bucket: list) -> bytes:
     """A bucket as bytes that any worker process can read: pickle, or
     cloudpickle for records pickle refuses or that refer to ``__main__``
     (a namedtuple or class defined in the driver's script, which a worker's
     ``__main__`` does not have: cloudpickle sends such classes by value).
     A list of atoms only (lines of text, typically) is pickled without the
-    memo, about twice as fast: the memo only keeps shared references shared,
-    which atoms cannot tell apart."""
+    memo (:func:`pickle_immutable`)."""
     if bucket and type(bucket[0]) in ATOMS and set(map(type, bucket)) <= ATOMS:
-        out = io.BytesIO()
-        pickler = pickle.Pickler(out, protocol=5)
-        pickler.fast = True  # no memo
-        pickler.dump(bucket)
-        return out.getvalue()
+        return pickle_immutable(bucket)
     try:
         data = pickle.dumps(bucket, protocol=5)
     except Exception:  # noqa: BLE001 - lambdas, local classes, ...

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Iterator
 
-from .shuffle import ATOMS, serialize_bucket
+from .shuffle import ATOMS, pickle_immutable
 
 
 class KeyTable:
@@ -58,5 +58,7 @@ def immutable(table: KeyTable) -> bool:
 
 def block_bytes(block: "bytes | KeyTable") -> bytes:
     """A cached block as bytes (a pickled list of records), as checkpoint
-    files and the driver keep it."""
-    return serialize_bucket(list(block)) if type(block) is KeyTable else block
+    files and the driver keep it. A table block holds only atoms and tuples
+    of atoms (it is kept as a table only then), so it is pickled without
+    the memo."""
+    return pickle_immutable(list(block)) if type(block) is KeyTable else block
