@@ -13,8 +13,6 @@ import threading
 import weakref
 from typing import Any, Generic, Iterator, TypeVar
 
-import cloudpickle
-
 T = TypeVar("T")
 
 _ids = itertools.count()
@@ -67,9 +65,11 @@ class Broadcast(Generic[T]):
         _driver.pop(self._id, None)
 
     def dump(self, value: T, f: Any) -> None:
+        import cloudpickle
         cloudpickle.dump(value, f, protocol=5)
 
     def load(self, file: Any) -> T:
+        import cloudpickle
         return cloudpickle.load(file)
 
     def __reduce__(self) -> tuple:
@@ -105,6 +105,7 @@ def pickled_value(bid: int) -> bytes:
     if b is None or b._destroyed:
         raise RuntimeError(f"broadcast {bid} was destroyed but a task still uses it")
     if b._pickled is None:
+        import cloudpickle
         b._pickled = cloudpickle.dumps(b._value, protocol=5)
     return b._pickled
 
@@ -114,7 +115,8 @@ def live_ids() -> set[int]:
 
 
 def install_worker_value(bid: int, value_bytes: bytes) -> None:
-    _worker_values[bid] = cloudpickle.loads(value_bytes)
+    import pickle
+    _worker_values[bid] = pickle.loads(value_bytes)  # cloudpickle's output is plain pickle data
 
 
 def drop_worker_value(bid: int) -> None:

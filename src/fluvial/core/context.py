@@ -20,6 +20,7 @@ import uuid
 import weakref
 from typing import Any, Callable, ClassVar, Iterable, Sequence, TypeVar
 
+from .. import __version__
 from . import sources
 from .accumulators import Accumulator, AccumulatorParam, new_accumulator
 from .broadcast import Broadcast
@@ -32,8 +33,6 @@ from .storage import BlockStore
 
 T = TypeVar("T")
 log = logging.getLogger("fluvial")
-
-__version__ = "0.1.0"
 
 
 _LOCAL_MASTER = re.compile(r"local(?:\[\s*([0-9]+|\*)\s*(?:,\s*([0-9]+)\s*)?\])?")
@@ -365,6 +364,7 @@ class SparkContext:
         context's files directory; tasks find it with ``SparkFiles.get(name)``."""
         self._check_active()
         self._files.add_file(path, recursive)
+        self._executor.files_version += 1
 
     @property
     def listFiles(self) -> list[str]:
@@ -376,6 +376,7 @@ class SparkContext:
         (``.py`` files directly; ``.zip``/``.egg``/``.jar`` as path entries)."""
         self._check_active()
         name = self._files.add_file(path)
+        self._executor.files_version += 1
         if name.lower().endswith(PACKAGE_EXTENSIONS) and name not in self._files.python_includes:
             self._files.python_includes.append(name)
             entry = os.path.join(self._files.root, name)
@@ -389,6 +390,7 @@ class SparkContext:
         unpacked directory (``name`` is the file name, or the alias after ``#``)."""
         self._check_active()
         self._files.add_archive(path)
+        self._executor.files_version += 1
 
     @property
     def listArchives(self) -> list[str]:

@@ -39,14 +39,12 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import FIRST_EXCEPTION, Future, wait
-from multiprocessing.connection import Connection
 from typing import Any, Protocol, Sequence
-
-import cloudpickle
 
 from . import broadcast as _broadcast
 from .task import (BlocksLostError, Stage, TaskResult, TaskRetriesExhaustedError, TaskSpec,
                    WorkerLostError, is_retryable, run_task)
+from .worker import Pipe
 
 __all__ = ["BlocksLostError", "Executor", "InProcessExecutor", "ProcessExecutor", "TaskFailedError",
            "TaskRetriesExhaustedError", "WorkerLostError"]
@@ -102,6 +100,7 @@ class InProcessExecutor:
     attempts (see the module docstring)."""
 
     python_paths: list[str] = []
+    files_version = 0
 
     def __init__(self, parallelism: int = 1, max_failures: int = 4) -> None:
         self.parallelism = parallelism
@@ -168,7 +167,7 @@ class _Worker:
             [sys.executable, "-m", "fluvial.core.worker", str(child.fileno())],
             pass_fds=[child.fileno()], env=env, stdin=subprocess.DEVNULL)
         child.close()
-        self.conn = Connection(parent.detach())
+        self.conn = Pipe(parent.detach())
         self.stages: set[int] = set()
         self.broadcasts: set[int] = set()
 
@@ -199,6 +198,7 @@ class ProcessExecutor:
         self.parallelism = parallelism
         self.max_failures = check_max_failures(max_failures)
         self.python_paths: list[str] = []
+        self.files_version = 0  # bumped by the context when it adds files to a directory in python_paths
         self.store = store
         self._env = _worker_env(env)
         self._cv = threading.Condition()
@@ -439,7 +439,8 @@ class ProcessExecutor:
             new_bcasts[bid] = _broadcast.pickled_value(bid)
         dropped = worker.broadcasts - _broadcast.live_ids()
         keep = self.store is not None
-        message = cloudpickle.dumps(("task", list(self.python_paths), stage_id, send_stage, spec.split, attempt,
+        import cloudpickle
+        message = cloudpickle.dumps(("task", list(self.python_paths), self.files_version, stage_id, send_stage, spec.split, attempt,
                                      spec.inputs, list(spec.resident), keep, new_bcasts, dropped,
                                      self._dropped_blocks(index)), protocol=5)
         status, body = self._exchange(index, message)
@@ -497,6 +498,7 @@ def _as_spec(task: Any) -> Any:
 
 
 def _pickle_stage(stage: Stage) -> tuple[bytes, set[int]]:
+    import cloudpickle
     with _broadcast.collecting() as ids:
         data = cloudpickle.dumps(stage, protocol=5)
     return data, set(ids)

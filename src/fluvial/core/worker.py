@@ -7,61 +7,135 @@ per worker. A failure goes back as the pickled exception (None when it cannot
 be pickled), its traceback text and whether it is retryable, so the driver
 can retry even an exception it cannot rebuild. The worker exits when the driver closes the pipe; it ignores
 SIGINT, so Ctrl-C in a terminal reaches only the driver, which shuts it down.
+
+Workers start while the driver is still busy (creating RDDs, starting a
+stream), so a worker imports the engine only when its first request arrives:
+until then it competes with the driver for the CPU as little as possible.
+This module itself imports nothing but ``os`` and ``signal``.
 """
 from __future__ import annotations
 
 import os
-import pickle
 import signal
 import sys
-import traceback
-from multiprocessing.connection import Connection
 
-import cloudpickle
+_BIG = 0x7FFFFFFF
+_files_version = 0  # the driver's ``files_version`` this worker's import caches are up to date with
 
-from . import broadcast as _broadcast
-from .table import block_bytes
-from .task import is_retryable, run_task
+
+class Pipe:
+    """One end of a worker's socket pair, as a file descriptor carrying
+    length-prefixed messages (the framing of
+    :class:`multiprocessing.connection.Connection`: a 4-byte big-endian
+    signed length, or -1 and an 8-byte length for messages over 2 GiB).
+    Blocking; one thread at a time per direction."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def send_bytes(self, data: bytes) -> None:
+        n = len(data)
+        header = (n.to_bytes(4, "big") if n <= _BIG
+                  else (-1).to_bytes(4, "big", signed=True) + n.to_bytes(8, "big"))
+        if n <= 16384:
+            self._write(header + data)
+        else:
+            self._write(header)
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
+
+    def recv_bytes(self) -> bytearray:
+        """The next message. EOFError when the other end closed the pipe
+        between messages, OSError when it closed it within one."""
+        size = int.from_bytes(self._read(4, True), "big", signed=True)
+        if size == -1:
+            size = int.from_bytes(self._read(8, False), "big")
+        return self._read(size, False)
+
+    def _read(self, size: int, at_start: bool) -> bytearray:
+        buf = bytearray(size)
+        view = memoryview(buf)
+        got = 0
+        while got < size:
+            n = os.readv(self.fd, [view[got:]])
+            if n == 0:
+                if at_start and got == 0:
+                    raise EOFError
+                raise OSError("got end of file during message")
+            got += n
+        return buf
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
+            os.close(fd)
 
 
 def main(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    conn = Connection(fd)
+    pipe = Pipe(fd)
     stages: dict[int, object] = {}
     blocks: dict[tuple, object] = {}  # cached partitions this worker keeps for the driver
     while True:
         try:
-            message = conn.recv_bytes()
+            message = pipe.recv_bytes()
         except (EOFError, OSError):
             return
+        reply = _reply(message, stages, blocks)
         try:
-            request = pickle.loads(message)
-            for bid in request[-1]:  # blocks the driver no longer needs
-                blocks.pop(bid, None)
-            if request[0] == "fetch":
-                reply = cloudpickle.dumps(("ok", {bid: block_bytes(blocks[bid]) for bid in request[1]}), protocol=5)
-            else:
-                reply = cloudpickle.dumps(("ok", _task(request, stages, blocks)), protocol=5)
-        except BaseException as exc:  # noqa: BLE001 - every failure goes back to the driver
-            tb_text = traceback.format_exc()
-            try:
-                exc_bytes = cloudpickle.dumps(exc, protocol=5)
-                pickle.loads(exc_bytes)
-            except Exception:  # noqa: BLE001
-                exc_bytes = None
-            reply = cloudpickle.dumps(("err", (exc_bytes, tb_text, is_retryable(exc))), protocol=5)
-        try:
-            conn.send_bytes(reply)
+            pipe.send_bytes(reply)
         except (EOFError, OSError):
             return
+
+
+def _reply(message: bytearray, stages: dict, blocks: dict) -> bytes:
+    import pickle
+
+    import cloudpickle
+
+    from .table import block_bytes
+    from .task import is_retryable
+    try:
+        request = pickle.loads(message)
+        for bid in request[-1]:  # blocks the driver no longer needs
+            blocks.pop(bid, None)
+        if request[0] == "fetch":
+            return cloudpickle.dumps(("ok", {bid: block_bytes(blocks[bid]) for bid in request[1]}), protocol=5)
+        return cloudpickle.dumps(("ok", _task(request, stages, blocks)), protocol=5)
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the driver
+        import traceback
+        tb_text = traceback.format_exc()
+        try:
+            exc_bytes = cloudpickle.dumps(exc, protocol=5)
+            pickle.loads(exc_bytes)
+        except Exception:  # noqa: BLE001
+            exc_bytes = None
+        return cloudpickle.dumps(("err", (exc_bytes, tb_text, is_retryable(exc))), protocol=5)
 
 
 def _task(request: tuple, stages: dict, blocks: dict) -> object:
-    (_, paths, stage_id, stage_bytes, split, attempt, inputs, resident, keep,
+    import pickle
+
+    from . import broadcast as _broadcast
+    from .task import run_task
+    global _files_version
+    (_, paths, files_version, stage_id, stage_bytes, split, attempt, inputs, resident, keep,
      new_bcasts, dropped_bcasts, _dropped_blocks) = request
     for path in paths:  # sc.addPyFile files: importable before anything user-defined is unpickled
         if path not in sys.path:
             sys.path.insert(1, path)
+    if files_version != _files_version:
+        # Files were added to those directories since the last task: forget
+        # what the import system cached of them (including "no such
+        # directory", cached when a task imported something before the first
+        # file created the directory).
+        import importlib
+        importlib.invalidate_caches()
+        _files_version = files_version
     for bid, value_bytes in new_bcasts.items():
         _broadcast.install_worker_value(bid, value_bytes)
     for bid in dropped_bcasts:

@@ -56,11 +56,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import pickle
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Callable, Iterable
-
-import cloudpickle
 
 from ...core import fsio
 from ...core.lineage import ParallelCollectionRDD
@@ -251,12 +250,13 @@ class ReceiverInputDStream(InputDStream):
     def __setstate__(self, state: dict) -> None:
         snapshot = state["receiver"]
         super().__setstate__(state)
-        self.receiver = cloudpickle.loads(snapshot)
+        self.receiver = pickle.loads(snapshot)  # cloudpickle's output is plain pickle data
         self._receiver_bytes = snapshot
 
     def _receiver_snapshot(self) -> bytes:
         snapshot = self.__dict__.get("_receiver_bytes")
         if snapshot is None:
+            import cloudpickle
             try:
                 snapshot = cloudpickle.dumps(self.receiver)
             except Exception as exc:  # noqa: BLE001 - re-raised naming the receiver
