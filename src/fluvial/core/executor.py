@@ -38,13 +38,15 @@ import socket
 import subprocess
 import sys
 import threading
-from concurrent.futures import FIRST_EXCEPTION, Future, wait
-from typing import Any, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Sequence
 
 from . import broadcast as _broadcast
 from .task import (BlocksLostError, Stage, TaskResult, TaskRetriesExhaustedError, TaskSpec,
                    WorkerLostError, is_retryable, run_task)
 from .worker import Pipe
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["BlocksLostError", "Executor", "InProcessExecutor", "ProcessExecutor", "TaskFailedError",
            "TaskRetriesExhaustedError", "WorkerLostError"]
@@ -207,11 +209,20 @@ class ProcessExecutor:
         self._stage_bytes: dict[int, tuple[bytes, set[int]]] = {}
         self._closed = False
         self._generation = [0] * parallelism
-        self._workers = [_Worker(self._env, (i, 0)) for i in range(parallelism)]
+        # Serving threads first: a thread starting once the worker processes
+        # are busy starting too waits for a core. They touch ``_workers`` only
+        # for a queued request, and nothing is queued before __init__ returns.
         self._threads = [threading.Thread(target=self._serve, args=(i,), daemon=True,
                                           name=f"fluvial-executor-{i}") for i in range(parallelism)]
         for t in self._threads:
             t.start()
+        self._workers: list[_Worker] = []
+        try:
+            for i in range(parallelism):
+                self._workers.append(_Worker(self._env, (i, 0)))
+        except BaseException:
+            self.shutdown()  # the threads end; the workers already started are killed
+            raise
 
     @property
     def worker_pids(self) -> list[int]:
@@ -260,6 +271,7 @@ class ProcessExecutor:
         dropped too (their results are never recorded). ``monitor``
         (optional) hears of each attempt and is polled for cancellation while
         the stage runs."""
+        from concurrent.futures import FIRST_EXCEPTION, Future, wait
         payload, needed = _pickle_stage(stage)
         self._stage_bytes[stage.stage_id] = (payload, needed)
         futures: list[Future] = []
@@ -300,6 +312,7 @@ class ProcessExecutor:
         """Copy the blocks workers keep (``{worker key: block ids}``) to the
         driver, from every worker at once; BlocksLostError when one of them
         has died."""
+        from concurrent.futures import Future
         futures = []
         for worker_key, bids in locations.items():
             index, generation = worker_key
