@@ -6,8 +6,10 @@ import os
 import socket
 import time as _time
 import traceback
-from datetime import datetime
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -25,11 +27,13 @@ def to_ms(seconds: float, name: str) -> int:
 
 def batch_datetime(ms: int) -> datetime:
     """The ``datetime`` PySpark passes to user functions for a batch time (local time)."""
+    from datetime import datetime  # imported on first use: a program may never need it
     return datetime.fromtimestamp(ms / 1000.0)
 
 
 def time_to_ms(value: Any) -> int:
     """A ``datetime`` (local time) or a number of seconds since the epoch, to milliseconds."""
+    from datetime import datetime
     if isinstance(value, datetime):
         return int(_time.mktime(value.timetuple())) * 1000 + value.microsecond // 1000
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -40,6 +44,7 @@ def time_to_ms(value: Any) -> int:
 def rdd_to_filename(prefix: str, suffix: str | None, timestamp: Any) -> str:
     """``prefix-<ms>`` or ``prefix-<ms>.suffix`` (saveAsTextFiles' names);
     ``timestamp`` is epoch milliseconds or a ``datetime``."""
+    from datetime import datetime
     if isinstance(timestamp, datetime):
         timestamp = time_to_ms(timestamp)
     if suffix is None:

@@ -66,19 +66,30 @@ from ...core.lineage import ParallelCollectionRDD
 from ...core.rdd import RDD
 from ...core.storage import StorageLevel
 from ..clock import Clock
-from ..rate import RateController, create_rate_estimator
 from ..util import batch_datetime
 from .base import InputDStream
-from .blocklog import BlockLog
-from .supervisor import BlockRef, ReceiverSettings, ReceiverStoppedError, ReceiverSupervisor, StoreTimeoutError
 
+# The receiving machinery (supervisor, block log, write-ahead log, rate
+# control) is imported when a context with receivers starts, so programs
+# without receivers do not load it.
 if TYPE_CHECKING:
     from ..context import StreamingContext
+    from ..rate import RateController
+    from .blocklog import BlockLog
+    from .supervisor import BlockRef, ReceiverSettings, ReceiverStoppedError, ReceiverSupervisor, StoreTimeoutError
 
 log = logging.getLogger("fluvial.streaming")
 
 __all__ = ["Receiver", "ReceiverInputDStream", "ReceiverTracker", "ReceiverStoppedError", "StoreTimeoutError",
            "BlockRef"]
+_FROM_SUPERVISOR = ("BlockRef", "ReceiverStoppedError", "StoreTimeoutError")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_SUPERVISOR:
+        from . import supervisor
+        return getattr(supervisor, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 WAL_ENABLE_KEY = "spark.streaming.receiver.writeAheadLog.enable"
 _NO_CHECKPOINT_DIR = ("Cannot enable receiver write-ahead log without checkpoint directory set. Please use "
@@ -280,6 +291,8 @@ class ReceiverInputDStream(InputDStream):
         with self._alloc_lock:
             if self._wal is not None:
                 return
+            from .blocklog import BlockLog
+            from .supervisor import ReceiverSettings
             settings = ReceiverSettings.from_conf(self._sc._conf)
             if not settings.write_ahead_log:
                 return
@@ -337,6 +350,7 @@ class ReceiverInputDStream(InputDStream):
             recovered, self._recovered = self._recovered, []
             first = max(self._resume_seq, self._allocated_upto + 1)
             persist = self._persist if self._wal is not None else None
+            from .supervisor import ReceiverSupervisor
             self._supervisor = ReceiverSupervisor(self.receiver, post, settings, clock, first, persist, recovered)
             return self._supervisor
 
@@ -481,6 +495,8 @@ class ReceiverTracker:
         if not streams:
             return
         conf = self.ssc._sc._conf
+        from ..rate import RateController, create_rate_estimator
+        from .supervisor import ReceiverSettings
         settings = ReceiverSettings.from_conf(conf)
         for stream in streams:
             stream._open_log()
