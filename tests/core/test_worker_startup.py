@@ -42,6 +42,8 @@ def test_public_names_resolve_lazily_to_the_defining_modules():
     assert fluvial.core.portable_hash is portable_hash
     assert set(fluvial.__all__) <= set(dir(fluvial))
     assert set(fluvial.core.__all__) <= set(dir(fluvial.core))
+    for name in fluvial.__all__ + fluvial.core.__all__:
+        assert getattr(fluvial.core if name in fluvial.core.__all__ else fluvial, name) is not None, name
     with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):
         fluvial.NoSuchName  # noqa: B018
     with pytest.raises(AttributeError, match="no attribute 'NoSuchName'"):

@@ -19,7 +19,10 @@ _EXPORTS = {
     "SparkFiles": "sparkfiles", "StatCounter": "statcounter", "StorageLevel": "storage", "TaskContext": "task",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["Accumulator", "AccumulatorParam", "BoundedFloat", "Broadcast", "JobCancelledError", "Partitioner",
+           "RDD", "ResultIterable", "SparkConf", "SparkContext", "SparkExecutorInfo", "SparkFiles",
+           "SparkJobInfo", "SparkStageInfo", "StatCounter", "StatusTracker", "StorageLevel", "TaskContext",
+           "portable_hash"]
 
 
 def __getattr__(name: str) -> object:
