@@ -4,6 +4,7 @@ source and a custom Receiver) and stop() called from inside an output
 operation."""
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -189,3 +190,20 @@ def test_stop_from_inside_foreach_rdd_does_not_deadlock(ssc_factory, graceful):
         assert seen == [[1], [2], [3], [4]]      # the queued RDDs were received data
     else:
         assert seen == [[1], [2]]
+
+
+def test_start_has_workers_import_the_engine_before_the_first_batch(ssc_factory, sc):
+    # the first batch's tasks would otherwise pay for the imports; a module no
+    # task of this stream needs (the driver's StreamingContext) shows the preload
+    if not sc._executor.worker_pids:
+        pytest.skip("tasks run in the driver, which has every module")
+    ssc, clock = ssc_factory()
+    seen = []
+
+    def modules(rdd):
+        seen.extend(rdd.mapPartitions(lambda _: [sorted(m for m in sys.modules if m.startswith("fluvial."))])
+                    .collect())
+    queue_source(ssc, [[1, 2, 3, 4]]).foreachRDD(modules)
+    ssc.start()
+    clock.advance(1)
+    assert len(seen) == 2 and all("fluvial.streaming.context" in loaded for loaded in seen)

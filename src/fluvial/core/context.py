@@ -407,6 +407,11 @@ class SparkContext:
         if self._stopped:
             raise RuntimeError("Cannot call methods on a stopped SparkContext")
 
+    def _preload_workers(self, modules: Iterable[str]) -> None:
+        """Workers import ``modules`` (and the task machinery) now, in the
+        background, rather than when the first task that needs them comes."""
+        self._executor.preload(sorted(modules))
+
     def parallelize(self, c: Iterable[T], numSlices: int | None = None) -> Any:
         """Distribute a local collection into ``numSlices`` (default
         ``defaultParallelism``) slices of consecutive elements, sliced as

@@ -93,6 +93,8 @@ class Executor(Protocol):
 
     def check_workers(self) -> None: ...
 
+    def preload(self, modules: Sequence[str]) -> None: ...
+
     def shutdown(self) -> None: ...
 
 
@@ -141,6 +143,9 @@ class InProcessExecutor:
 
     def check_workers(self) -> None:
         """Nothing to check: there are no worker processes."""
+
+    def preload(self, modules: Sequence[str]) -> None:
+        """Nothing to load: tasks run in the driver, which has the modules."""
 
     @property
     def worker_pids(self) -> list[int]:
@@ -231,6 +236,14 @@ class ProcessExecutor:
     def worker_key(self, index: int) -> tuple[int, int]:
         """Identity of the process now serving slot ``index`` (changes when it is replaced)."""
         return (index, self._generation[index])
+
+    def preload(self, modules: Sequence[str]) -> None:
+        """Have every worker import the task machinery and ``modules`` ahead
+        of its next task, so that the first tasks (a stream's first batch)
+        do not pay for the imports; returns at once. A module that fails to
+        import is skipped: a task needing it fails with the real error."""
+        for index in range(self.parallelism):
+            self._put(("preload", list(modules)), index)
 
     def check_workers(self) -> None:
         """Forget the blocks of worker processes that have died since they were
@@ -342,6 +355,9 @@ class ProcessExecutor:
             item = self._next(index)
             if item is None:
                 return
+            if item[0] == "preload":
+                self._preload_on(index, item[1])
+                continue
             if item[0] == "fetch":
                 _, bids, worker_key, fut = item
                 try:
@@ -356,6 +372,14 @@ class ProcessExecutor:
                 fut.set_result(self._attempts(index, stage, spec, monitor))
             except BaseException as exc:  # noqa: BLE001 - forwarded to the caller
                 fut.set_exception(exc)
+
+    def _preload_on(self, index: int, modules: list[str]) -> None:
+        self._replace_if_dead(index)
+        message = pickle.dumps(("preload", modules, self._dropped_blocks(index)), protocol=5)
+        try:
+            self._exchange(index, message)
+        except WorkerLostError:
+            pass  # the slot's next task replaces the worker
 
     def _attempts(self, index: int, stage: Stage, spec: Any, monitor: Any) -> TaskResult:
         """Run ``spec`` on slot ``index`` until an attempt succeeds, a failure

@@ -105,6 +105,9 @@ def _reply(message: bytearray, stages: dict, blocks: dict) -> bytes:
             blocks.pop(bid, None)
         if request[0] == "fetch":
             return cloudpickle.dumps(("ok", {bid: block_bytes(blocks[bid]) for bid in request[1]}), protocol=5)
+        if request[0] == "preload":
+            _preload(request[1])
+            return cloudpickle.dumps(("ok", None), protocol=5)
         return cloudpickle.dumps(("ok", _task(request, stages, blocks)), protocol=5)
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the driver
         import traceback
@@ -115,6 +118,20 @@ def _reply(message: bytearray, stages: dict, blocks: dict) -> bytes:
         except Exception:  # noqa: BLE001
             exc_bytes = None
         return cloudpickle.dumps(("err", (exc_bytes, tb_text, is_retryable(exc))), protocol=5)
+
+
+def _preload(modules: list[str]) -> None:
+    """Import what tasks will need before they come: the task machinery and
+    ``modules``. One that fails to import is skipped; the task needing it
+    then fails with the real error."""
+    import importlib
+
+    from . import broadcast, lineage, task  # noqa: F401 - every task uses them
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - an optimisation only
+            pass
 
 
 def _task(request: tuple, stages: dict, blocks: dict) -> object:
