@@ -67,6 +67,21 @@ def test_try_acquire_takes_nothing_when_the_wait_would_exceed_the_timeout():
     assert limiter(None, vt).try_acquire(10**9, 0.0)
 
 
+def test_refunded_permits_go_to_the_next_caller():
+    vt = VirtualTime()
+    lim = limiter(10, vt)
+    lim.acquire(20)                   # the next caller owes 2 s
+    lim.refund(20)
+    assert lim.acquire(1) == 0.0      # owed nothing any more
+    assert lim.acquire(1) == pytest.approx(0.1)
+    vt.now += 0.3                     # next permit was due at 0.2: 1 saved
+    lim.refund(25)                    # saved, up to one second's worth
+    assert [lim.acquire() for _ in range(11)] == [0.0] * 11
+    assert lim.acquire() == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="negative"):
+        lim.refund(-1)
+
+
 def test_new_rate_scales_saved_permits():
     vt = VirtualTime()
     lim = limiter(10, vt)

@@ -142,6 +142,21 @@ class RateLimiter:
         self._wait(*reserved)
         return True
 
+    def refund(self, n: int) -> None:
+        """Give back ``n`` permits that were acquired but not used (a store
+        that then timed out): what later callers were charged for them is
+        taken off, and the rest is saved like idle time (up to the burst)."""
+        if n < 0:
+            raise ValueError(f"cannot refund a negative number of permits ({n})")
+        with self._lock:
+            if self._rate is None or n == 0:
+                return
+            now = self._now_us()
+            self._resync(now)
+            owed = min(n * self._interval_us, self._next_free - now)
+            self._next_free -= int(owed)
+            self._stored = min(self._max_permits, self._stored + n - owed / self._interval_us)
+
     def _wait(self, wait: float, moment: float) -> None:
         if wait > 0:
             with self._lock:

@@ -210,8 +210,12 @@ class BlockGenerator:
                 raise StoreTimeoutError(
                     f"receiver of stream {self.stream_id}: the rate limit ({self.limiter.rate:g} records/s) does "
                     f"not let {count} more records through within {timeout:g} s; not stored")
-        with self._cond:
-            self._wait_for_space(deadline)
+        try:
+            with self._cond:
+                self._wait_for_space(deadline)
+        except StoreTimeoutError:
+            self.limiter.refund(count)  # nothing stored: the records may come again
+            raise
         with self._write_lock:
             self._check_active()
             self._cut_and_store()
