@@ -264,6 +264,7 @@ def test_a_block_with_a_timeout_is_refused_whole_when_the_limit_or_the_queue_wou
             blocks.add_block(["d"], timeout=0.05)
         assert blocks.pending_records() == 0
         limiter.set_rate(10)
+        limiter.acquire(10)                                         # the saved burst, spent
         with pytest.raises(StoreTimeoutError, match="no room within the timeout"):
             blocks.add_block(["e"] * 5, timeout=0.2)                # permits granted (0.1 s), then no room
         assert limiter.try_acquire(5, 0.0)                          # they were given back
