@@ -12,7 +12,7 @@ import io
 import operator
 import pickle
 import sys
-from typing import Any, Callable, Hashable, Iterable
+from typing import Any, Callable, Collection, Hashable, Iterable
 
 _MASK = sys.maxsize
 
@@ -99,6 +99,13 @@ ATOMS = frozenset({str, bytes, int, float, complex, bool, type(None)})
 """Immutable types with no inner objects, by exact type (a subclass may add state)."""
 
 
+def one_atom_type(items: Collection[Any]) -> bool:
+    """Every item has the exact type of the first, an atom type: one C pass,
+    30% cheaper than collecting the set of their types."""
+    first = type(next(iter(items), None))
+    return first in ATOMS and operator.countOf(map(type, items), first) == len(items)
+
+
 def pickle_immutable(records: list) -> bytes:
     """``records`` pickled without the memo, 2-3 times as fast as with it.
     Only for atoms and tuples of atoms: the memo keeps shared references
@@ -117,9 +124,7 @@ def serialize_bucket(bucket: list) -> bytes:
     ``__main__`` does not have: cloudpickle sends such classes by value).
     A list of atoms only (lines of text, typically) is pickled without the
     memo (:func:`pickle_immutable`)."""
-    first = type(bucket[0]) if bucket else None
-    if first in ATOMS and (operator.countOf(map(type, bucket), first) == len(bucket)  # one type: 30% cheaper
-                           or set(map(type, bucket)) <= ATOMS):
+    if bucket and (one_atom_type(bucket) or set(map(type, bucket)) <= ATOMS):
         return pickle_immutable(bucket)
     try:
         data = pickle.dumps(bucket, protocol=5)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 from typing import Any, Iterator
 
-from .shuffle import ATOMS, pickle_immutable
+from .shuffle import ATOMS, one_atom_type, pickle_immutable
 
 
 class KeyTable:
@@ -42,6 +42,8 @@ class KeyTable:
 def _atoms(items: Any) -> bool:
     """Every object is an atom or a tuple of atoms, by exact type (a subclass
     may carry mutable state). Each pass runs in C."""
+    if one_atom_type(items):
+        return True
     types = set(map(type, items))
     if types <= ATOMS:
         return True
