@@ -16,7 +16,7 @@ from fluvial.streaming.sources.receiver import Receiver, ReceiverStoppedError
 from fluvial.streaming.sources.supervisor import BlockGenerator, ReceiverSettings, ReceiverSupervisor, StoreTimeoutError
 from fluvial.testing import ListSink, ManualClock
 
-from support import EXECUTORS, make_context, wait_until
+from support import make_context, wait_until
 
 
 @pytest.fixture

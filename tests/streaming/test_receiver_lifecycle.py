@@ -12,7 +12,7 @@ from fluvial.streaming import StreamingContext, StreamingListener
 from fluvial.streaming.sources.receiver import Receiver, ReceiverStoppedError
 from fluvial.testing import ListSink, ManualClock
 
-from support import EXECUTORS, make_context, wait_until
+from support import make_context, wait_until
 
 
 @pytest.fixture

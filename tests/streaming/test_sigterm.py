@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 APP = Path(__file__).parent / "crash_apps" / "sigterm_app.py"
 
