@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 
 import pytest
@@ -79,3 +80,71 @@ def test_a_stage_with_nothing_to_read_runs_in_the_driver(sc):
             os.kill(pid, signal.SIGCONT)
     assert sorted(sc.parallelize(["a b", "a"], 2).flatMap(str.split).map(lambda w: (w, 1))
                   .reduceByKey(add).collect()) == [("a", 2), ("b", 1)]
+
+
+# ----------------------------------------- checkpoints written by the workers
+def _checkpointed_pairs(sc, directory):
+    sc.setCheckpointDir(str(directory))
+    rdd = sc.parallelize([(i % 5, i) for i in range(40)], 2).partitionBy(2).mapValues(lambda v: v * 10)
+    rdd.checkpoint()
+    return rdd
+
+
+def test_worker_writes_the_checkpoint_of_a_block_it_keeps_and_keeps_it(sc, tmp_path):
+    """A local checkpoint directory: each part is written by the worker
+    keeping the block, which goes on keeping it (no copy in the driver)."""
+    rdd = _checkpointed_pairs(sc, tmp_path)
+    expected = sorted(rdd.collect())
+    path = rdd.getCheckpointFile()
+    assert rdd.isCheckpointed() and sorted(os.listdir(path)) == ["_meta", "part-00000", "part-00001"]
+    for s in range(2):
+        bid = ("rdd", rdd.id(), s)
+        assert sc._blocks.location(bid) is not None and sc._blocks.get(bid) is None
+        with open(os.path.join(path, f"part-0000{s}"), "rb") as f:
+            assert sorted(pickle.loads(f.read())) == sorted(rdd.glom().collect()[s])
+    assert sorted(sc._checkpointFile(path).collect()) == expected
+
+
+def test_checkpointed_block_of_a_killed_worker_is_read_back_from_its_file(sc, tmp_path):
+    evaluated = sc.accumulator(0)
+
+    def times_ten(v):
+        evaluated.add(1)
+        return v * 10
+    sc.setCheckpointDir(str(tmp_path))
+    rdd = sc.parallelize([(i % 5, i) for i in range(40)], 2).partitionBy(2).mapValues(times_ten)
+    rdd.checkpoint()
+    expected = sorted(rdd.collect())
+    assert evaluated.value == 40
+    victim = sc._blocks.location(("rdd", rdd.id(), 0))
+    os.kill(sc._executor.worker_pids[victim[0]], signal.SIGKILL)
+    assert sorted(rdd.collect()) == expected
+    assert evaluated.value == 40  # from the file: the lineage is cut, nothing was recomputed
+    assert sc._blocks.get(("rdd", rdd.id(), 0)) is not None
+
+
+def test_memory_checkpoint_is_still_written_by_the_driver(sc):
+    """A worker process cannot reach the driver's ``memory://`` filesystem."""
+    import uuid
+
+    from fluvial.core import fsio
+    url = f"memory://fluvial-test-{uuid.uuid4().hex}"
+    try:
+        rdd = _checkpointed_pairs(sc, url)
+        rdd.count()
+        path = rdd.getCheckpointFile()
+        assert fsio.list_names(path) == ["_meta", "part-00000", "part-00001"]
+        assert all(sc._blocks.get(("rdd", rdd.id(), s)) is not None for s in range(2))
+    finally:
+        fsio.remove(url, recursive=True)
+
+
+def test_failed_checkpoint_write_in_a_worker_names_the_file_and_leaves_no_meta(sc, tmp_path):
+    rdd = _checkpointed_pairs(sc, tmp_path)
+    path = os.path.join(sc.getCheckpointDir(), f"rdd-{rdd.id()}")
+    os.makedirs(os.path.join(path, "part-00001", "in-the-way"))  # a directory where the file goes
+    with pytest.raises(OSError) as failed:
+        rdd.count()
+    assert "part-00001" in str(failed.value) + "".join(getattr(failed.value, "__notes__", []))
+    assert not os.path.exists(os.path.join(path, "_meta"))
+    assert not rdd.isCheckpointed()

@@ -3,16 +3,20 @@
 Layout of one checkpointed RDD, ``<checkpoint dir>/rdd-<id>/``:
 
 * ``part-00000``, ``part-00001``, ...: each partition's block, exactly as the
-  driver's block store holds it (a pickled list of records);
+  driver's block store holds it (a pickled list of records, or the pickled
+  :class:`~fluvial.core.table.KeyTable` of a per-key kernel, which iterates
+  as its records);
 * ``_meta``, written last: a pickle of ``{"num_partitions": n,
   "partitioner": partitioner}``.
 
 Every file is written with :func:`fsio.atomic_write`, so no file is ever torn,
 and a directory without ``_meta`` is known to be incomplete (a crash while
-writing it): :func:`load` refuses it. Writing happens in the driver only, from
-blocks it holds, which is what lets a driver-only store such as ``memory://``
-serve worker processes: tasks receive checkpointed blocks as inputs and never
-open checkpoint files themselves.
+writing it): :func:`load` refuses it. The driver writes ``_meta`` (:func:`begin`
+removes it, :func:`finish` writes it); a part is written by the worker process
+keeping the block when the directory is local, else by the driver from a block
+it holds, which is what lets a driver-only store such as ``memory://`` serve
+worker processes. Tasks never open checkpoint files themselves: the driver
+reads a lost block back and sends it as an input.
 
 The files are pickles: loading a checkpoint runs code, so only load
 checkpoints this application (or one you trust) wrote.
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import pickle
 import weakref
-from typing import Any, Sequence
+from typing import Any
 
 import cloudpickle
 
@@ -36,14 +40,20 @@ def part_name(split: int) -> str:
     return f"part-{split:05d}"
 
 
-def write(path: str, blocks: Sequence[bytes], partitioner: Partitioner | None) -> None:
-    """Write ``blocks`` (one per partition, in order) and then ``_meta`` under
-    ``path``. An existing ``_meta`` is removed first, so a rewrite interrupted
-    half-way is never taken for a complete checkpoint."""
+def part_url(path: str, split: int) -> str:
+    return fsio.join(path, part_name(split))
+
+
+def begin(path: str) -> None:
+    """Start (re)writing the checkpoint directory ``path``: an existing
+    ``_meta`` is removed first, so a rewrite interrupted half-way is never
+    taken for a complete checkpoint."""
     fsio.remove(fsio.join(path, META))
-    for split, blob in enumerate(blocks):
-        fsio.atomic_write(fsio.join(path, part_name(split)), blob)
-    meta = {"num_partitions": len(blocks), "partitioner": partitioner}
+
+
+def finish(path: str, num_partitions: int, partitioner: Partitioner | None) -> None:
+    """Complete ``path`` once all its parts are written: ``_meta`` goes last."""
+    meta = {"num_partitions": num_partitions, "partitioner": partitioner}
     fsio.atomic_write(fsio.join(path, META), cloudpickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL))
 
 

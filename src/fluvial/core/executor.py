@@ -27,7 +27,7 @@ the scheduler, which plans the stage again. A worker found dead before a task
 was sent to it does not count against that task.
 
 A later executor (e.g. on Ray) only has to implement ``run``, ``fetch``,
-``check_workers`` and ``shutdown``.
+``save``, ``check_workers``, ``preload`` and ``shutdown``.
 """
 from __future__ import annotations
 
@@ -91,6 +91,8 @@ class Executor(Protocol):
 
     def fetch(self, locations: dict[Any, list]) -> dict: ...
 
+    def save(self, locations: dict[Any, list[tuple[Any, str]]]) -> None: ...
+
     def check_workers(self) -> None: ...
 
     def preload(self, modules: Sequence[str]) -> None: ...
@@ -140,6 +142,9 @@ class InProcessExecutor:
         if not locations:
             return {}
         raise KeyError(f"blocks at {locations!r}: an in-process executor keeps no blocks in workers")
+
+    def save(self, locations: dict[Any, list[tuple[Any, str]]]) -> None:
+        self.fetch(locations)
 
     def check_workers(self) -> None:
         """Nothing to check: there are no worker processes."""
@@ -325,19 +330,33 @@ class ProcessExecutor:
         """Copy the blocks workers keep (``{worker key: block ids}``) to the
         driver, from every worker at once; BlocksLostError when one of them
         has died."""
-        from concurrent.futures import Future
+        blocks: dict = {}
+        for got in self._ask_keepers("fetch", locations):
+            blocks.update(got)
+        return blocks
+
+    def save(self, locations: dict[Any, list[tuple[Any, str]]]) -> None:
+        """Have the workers keeping blocks write them to files
+        (``{worker key: [(block id, url), ...]}``), every worker at once,
+        each file with :func:`fluvial.core.fsio.atomic_write` (durable when
+        this returns) as the bytes :func:`fluvial.core.table.block_bytes`
+        gives. The blocks stay in their workers. BlocksLostError when a
+        worker has died; a failed write raises the worker's error (an
+        OSError naming the file) and may leave the other files written."""
+        self._ask_keepers("save", locations)
+
+    def _ask_keepers(self, kind: str, locations: dict[Any, list]) -> list:
+        from concurrent.futures import Future, wait
         futures = []
-        for worker_key, bids in locations.items():
+        for worker_key, items in locations.items():
             index, generation = worker_key
             if self._generation[index] != generation:
-                raise BlocksLostError(f"blocks {bids} were lost with worker {worker_key}")
+                raise BlocksLostError(f"blocks {_block_ids(kind, items)} were lost with worker {worker_key}")
             fut: Future = Future()
-            self._put(("fetch", list(bids), worker_key, fut), index)
+            self._put((kind, list(items), worker_key, fut), index)
             futures.append(fut)
-        blocks: dict = {}
-        for fut in futures:
-            blocks.update(fut.result())
-        return blocks
+        wait(futures)  # none still at work when this raises
+        return [fut.result() for fut in futures]
 
     def _next(self, index: int) -> tuple | None:
         with self._cv:
@@ -358,10 +377,10 @@ class ProcessExecutor:
             if item[0] == "preload":
                 self._preload_on(index, item[1])
                 continue
-            if item[0] == "fetch":
-                _, bids, worker_key, fut = item
+            if item[0] in ("fetch", "save"):
+                kind, items, worker_key, fut = item
                 try:
-                    fut.set_result(self._fetch_from(index, worker_key, bids))
+                    fut.set_result(self._block_request(index, kind, worker_key, items))
                 except BaseException as exc:  # noqa: BLE001 - forwarded to the caller
                     fut.set_exception(exc)
                 continue
@@ -448,20 +467,28 @@ class ProcessExecutor:
     def _dropped_blocks(self, index: int) -> list:
         return [] if self.store is None else self.store.take_drops(self.worker_key(index))
 
-    def _fetch_from(self, index: int, worker_key: Any, bids: list) -> dict:
+    def _block_request(self, index: int, kind: str, worker_key: Any, items: list) -> Any:
+        """A ``fetch`` or ``save`` of blocks the worker in slot ``index`` keeps."""
         self._replace_if_dead(index)
+        bids = _block_ids(kind, items)
         if self.worker_key(index) != worker_key:
             raise BlocksLostError(f"blocks {bids} were lost with worker {worker_key}")
-        message = pickle.dumps(("fetch", bids, self._dropped_blocks(index)), protocol=5)
+        message = pickle.dumps((kind, items, self._dropped_blocks(index)), protocol=5)
         try:
             status, body = self._exchange(index, message)
         except WorkerLostError as exc:
             if not self._closed:
                 self._replace(index)
             raise BlocksLostError(f"blocks {bids} were lost with worker {worker_key}: {exc}") from exc
-        if status != "ok":
-            raise KeyError(f"worker {index} could not return blocks {bids}: {body[1]}")
-        return body
+        if status == "ok":
+            return body
+        exc_bytes, tb_text = body[0], body[1]
+        message_text = f"worker {index} could not {'return' if kind == 'fetch' else 'write'} blocks {bids}: {tb_text}"
+        if kind == "save" and exc_bytes is not None:
+            error = pickle.loads(exc_bytes)
+            error.add_note(message_text)
+            raise error
+        raise (KeyError if kind == "fetch" else RuntimeError)(message_text)
 
     def _run_on(self, index: int, stage_id: int, spec: Any, attempt: int) -> TaskResult:
         worker = self._workers[index]
@@ -512,6 +539,11 @@ class ProcessExecutor:
             self._cv.notify_all()
         for w in self._workers:
             w.close()
+
+
+def _block_ids(kind: str, items: list) -> list:
+    """The block ids of a ``fetch`` (ids) or ``save`` (``(id, url)`` pairs) request."""
+    return list(items) if kind == "fetch" else [bid for bid, _url in items]
 
 
 def _stage_failure(futures: Sequence[Future]) -> BaseException:

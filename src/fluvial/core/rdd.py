@@ -23,6 +23,7 @@ from .pairs import PairMixin
 from .shuffle import Dependency, Partitioner, ShuffleDependency, read_bucket, serialize_bucket
 from .storage import StorageLevel
 from .table import KeyTable, block_bytes, immutable
+from .task import BlocksLostError
 from .transforms import TransformMixin
 
 if TYPE_CHECKING:
@@ -272,31 +273,49 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
     def _do_checkpoint(self) -> None:
         """Materialise and cut lineage (called by the context after a job).
 
-        Every partition is first held by the driver's block store (fetched
-        from workers, computed when missing); unless locally checkpointed, the
-        driver then writes them to ``<checkpoint dir>/rdd-<id>/``
-        (:mod:`fluvial.core.checkpointrdd`: parts first, ``_meta`` last, each
-        written atomically). The blocks stay in the store while this RDD
-        lives; the files are never deleted here (streaming decides when an old
-        data checkpoint goes)."""
+        Unless locally checkpointed, every partition is written under
+        ``<checkpoint dir>/rdd-<id>/`` (:mod:`fluvial.core.checkpointrdd`:
+        parts first, ``_meta`` last, each file written atomically and
+        durably). A partition a worker process keeps is written by that
+        worker when the directory is local, as Spark's executors write
+        theirs, and stays there; any other partition is held by the driver's
+        block store (fetched from its worker, or computed when no one has it)
+        and written by the driver. Once checkpointed, a block lost with its
+        worker is read back from its file (:meth:`_stored_block`); a locally
+        checkpointed RDD's blocks all live in the driver. The blocks stay
+        while this RDD lives; the files are never deleted here (streaming
+        decides when an old data checkpoint goes)."""
         if self._checkpointed or not self._checkpoint_requested:
             return
         store = self.ctx._blocks
-        missing = [s for s in range(self._num_partitions) if ("rdd", self._id, s) not in store]
-        if missing:
-            parts = self.ctx._run_job(self, list, missing, checkpoint=False)
-            for s, data in zip(missing, parts):
-                store.put(("rdd", self._id, s), serialize_bucket(data))
-        remote = [bid for bid in (("rdd", self._id, s) for s in range(self._num_partitions))
-                  if store.location(bid) is not None]
-        for bid, data in self.ctx._dag.read_blocks(remote).items():  # checkpoint data lives in the driver
-            store.put(bid, data)
+        bids = [("rdd", self._id, s) for s in range(self._num_partitions)]
+        path = None
+        saved: set = set()
         if not self._checkpoint_local:
             from . import checkpointrdd, fsio
             path = fsio.join(self.ctx._checkpoint_dir, f"rdd-{self._id}")
-            checkpointrdd.write(path, [block_bytes(store.get(("rdd", self._id, s)))
-                                       for s in range(self._num_partitions)],
-                                self.partitioner)
+            checkpointrdd.begin(path)
+            if fsio.is_local(path):
+                kept = {bid: checkpointrdd.part_url(path, bid[2]) for bid in bids
+                        if store.location(bid) is not None}
+                try:
+                    self.ctx._dag.save_blocks(kept)
+                    saved = set(kept)
+                except BlocksLostError:
+                    pass  # computed again below and written by the driver
+        missing = [s for s, bid in enumerate(bids) if bid not in store]
+        if missing:
+            parts = self.ctx._run_job(self, list, missing, checkpoint=False)
+            for s, data in zip(missing, parts):
+                store.put(bids[s], serialize_bucket(data))
+        remote = [bid for bid in bids if bid not in saved and store.location(bid) is not None]
+        for bid, data in self.ctx._dag.read_blocks(remote).items():
+            store.put(bid, data)
+        if path is not None:
+            for bid in bids:
+                if bid not in saved:
+                    fsio.atomic_write(checkpointrdd.part_url(path, bid[2]), block_bytes(store.get(bid)))
+            checkpointrdd.finish(path, self._num_partitions, self.partitioner)
             self._checkpoint_path = path
         weakref.finalize(self, store.remove_owner, "rdd", self._id)
         self._checkpointed = True

@@ -215,6 +215,19 @@ class DAGScheduler:
         found.update(self.executor.fetch(remote))
         return found
 
+    def save_blocks(self, targets: dict) -> None:
+        """Have the workers keeping blocks write them to files
+        (``{block id: url}``), all at once (:meth:`Executor.save`); the
+        blocks stay where they are. KeyError when a block is not kept by a
+        worker; BlocksLostError when its worker died."""
+        by_worker: dict = {}
+        for bid, url in targets.items():
+            where = self.store.location(bid)
+            if where is None:
+                raise KeyError(f"block {bid} is not kept by a worker")
+            by_worker.setdefault(where, []).append((bid, url))
+        self.executor.save(by_worker)
+
 
 _EMPTY_BLOB = serialize_bucket([])
 

@@ -11,9 +11,9 @@ so each read gets fresh objects (PySpark's guarantee for cached data that a
 function might mutate).
 
 A table block goes to another worker (as a task input) pickled as a dict and
-is a table there too; a worker hands it to the driver (for a checkpoint) as
-the bytes of its list of records (:func:`block_bytes`), pickled in the
-worker.
+is a table there too; a worker hands it to the driver, or writes it to a
+checkpoint file, as the pickled :class:`KeyTable` (:func:`block_bytes`),
+which reads back as one and iterates as its records.
 """
 from __future__ import annotations
 
@@ -59,8 +59,11 @@ def immutable(table: KeyTable) -> bool:
 
 
 def block_bytes(block: "bytes | KeyTable") -> bytes:
-    """A cached block as bytes (a pickled list of records), as checkpoint
-    files and the driver keep it. A table block holds only atoms and tuples
-    of atoms (it is kept as a table only then), so it is pickled without
-    the memo."""
-    return pickle_immutable(list(block)) if type(block) is KeyTable else block
+    """A cached block as bytes, as checkpoint files and the driver keep it:
+    a pickled list of records, or a pickled KeyTable, which
+    ``pickle.loads`` gives back as a KeyTable iterating as the same records
+    in the same order. A table block holds only atoms and tuples of atoms
+    (it is kept as a table only then), so it is pickled without the memo;
+    pickling the dict rather than a list of its pairs is 3 times as fast
+    (no tuple per record)."""
+    return pickle_immutable(block) if type(block) is KeyTable else block  # type: ignore[arg-type]
