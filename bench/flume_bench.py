@@ -23,7 +23,7 @@ then fluvial without and with the receiver write-ahead log. Needs node and
 ``npm ci --prefix tests/flume``. ``FLUVIAL_EXECUTOR=inprocess`` runs tasks in
 the driver instead of worker processes.
 
-Measured with ``python bench/flume_bench.py`` (defaults), three runs, on the
+Measured with ``python bench/flume_bench.py`` (defaults), three runs (the avsc write-ahead-log row: two), on the
 project's 2-core machine (2026-11-25; sender, driver and workers share the
 two cores):
 
@@ -32,10 +32,10 @@ row                                   events/s
 ====================================  ==================
 raw sender alone                      388,000-398,000
 fluvial, no write-ahead log (raw)     217,000-221,000
-fluvial, write-ahead log (raw)        101,000-110,000
+fluvial, write-ahead log (raw)        127,000-140,000
 avsc clients alone                    189,000-192,000
 fluvial, no write-ahead log (avsc)    146,000-159,000
-fluvial, write-ahead log (avsc)        84,000- 90,000
+fluvial, write-ahead log (avsc)        76,000- 90,000
 ====================================  ==================
 
 The 200,000 events/s target without the log is met with the raw sender.
@@ -44,7 +44,9 @@ need. Where the time goes (py-spy): the receiver stores each call's Avro
 bytes undecoded (about 0.3 of a core at 220,000 events/s); the two worker
 processes decode them, about 4.8 us per event in
 fluvial.streaming.flume.events, which is most of the rest. With the log,
-every call is one durable write before its answer, which halves the rate.
+every call waits for a durable write before its answer; calls arriving
+during a write share the next one (group commit; the raw-sender row was
+101,000-110,000 before it).
 """
 from __future__ import annotations
 

@@ -353,3 +353,104 @@ def test_a_pre_counted_block_counts_its_records_everywhere_and_across_recovery(s
     assert [r.records for r, _ in restored._recovered] == [5]
     assert restored._compute(1000).glom().collect() == [[b"packed-3"], ["x"]]
     assert ssc2._input_info.take(1000)[restored.id].numRecords() == 4
+
+
+# ------------------------------------------------ group commit of the log writes
+class _GatedLog:
+    """A real BlockLog whose first write waits at a gate, so other producers
+    arrive while a block is being written; ``writes`` lists each write's
+    (sequence number, records)."""
+
+    def __init__(self, directory: str) -> None:
+        self.log = BlockLog(directory, 60_000, uuid.uuid4().hex)
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+        self.writes: list[tuple[int, list]] = []
+        self.calls = 0
+        self.failures: dict[int, OSError] = {}   # call number -> the error that call raises
+
+    def persist(self, seq: int, records: list, count: int):
+        self.calls += 1
+        if self.calls == 1:
+            self.entered.set()
+            assert self.gate.wait(10)
+        if self.calls in self.failures:
+            raise self.failures[self.calls]
+        ref = self.log.write(seq, records, 0, count)
+        self.writes.append((seq, list(records)))
+        return ref
+
+
+def _producer(blocks, items, results):
+    def run():
+        try:
+            blocks.add_block(items)
+            results[items[0]] = "stored"
+        except Exception as exc:  # noqa: BLE001 - the test looks at it
+            results[items[0]] = exc
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+def _group_commit_setup(tmp_path):
+    from fluvial.streaming.rate import RateLimiter
+    from fluvial.streaming.sources.supervisor import BlockGenerator
+    log = _GatedLog(str(tmp_path / "wal"))
+    blocks = BlockGenerator(0, 3_600_000, 100, RateLimiter(None), persist=log.persist)
+    blocks.start()
+    return log, blocks
+
+
+def _wait_arrivals(blocks, n):
+    from support import wait_until
+    wait_until(lambda: len(blocks._arrived) == n, f"{n} producers waiting for the log")
+
+
+def test_blocks_arriving_during_a_log_write_share_the_next_write(tmp_path):
+    log, blocks = _group_commit_setup(tmp_path)
+    results: dict = {}
+    try:
+        first = _producer(blocks, ["a1", "a2"], results)
+        assert log.entered.wait(10)
+        second = _producer(blocks, ["b1"], results)
+        _wait_arrivals(blocks, 1)
+        third = _producer(blocks, ["c1", "c2", "c3"], results)
+        _wait_arrivals(blocks, 2)
+        assert results == {}                                   # nobody returns before its block is on disk
+        log.gate.set()
+        for t in (first, second, third):
+            t.join(10)
+        assert results == {"a1": "stored", "b1": "stored", "c1": "stored"}
+        assert log.writes == [(0, ["a1", "a2"]), (1, ["b1", "c1", "c2", "c3"])]
+        taken = blocks.take_blocks(1000)
+        assert [(ref.seq, ref.records, records) for ref, records in taken] == [
+            (0, 2, ["a1", "a2"]), (1, 4, ["b1", "c1", "c2", "c3"])]
+        assert [log.log.read(ref) for ref, _ in taken] == [["a1", "a2"], ["b1", "c1", "c2", "c3"]]
+    finally:
+        log.gate.set()
+        blocks.stop()
+
+
+def test_a_failed_shared_log_write_fails_every_producer_of_it_and_stores_none_of_their_records(tmp_path):
+    log, blocks = _group_commit_setup(tmp_path)
+    log.failures[2] = OSError(28, "No space left on device")
+    results: dict = {}
+    try:
+        first = _producer(blocks, ["a"], results)
+        assert log.entered.wait(10)
+        others = [_producer(blocks, ["b"], results)]
+        _wait_arrivals(blocks, 1)
+        others.append(_producer(blocks, ["c"], results))
+        _wait_arrivals(blocks, 2)
+        log.gate.set()
+        for t in [first, *others]:
+            t.join(10)
+        assert results["a"] == "stored"
+        assert all(isinstance(results[k], OSError) and results[k].errno == 28 for k in "bc")
+        assert log.writes == [(0, ["a"])]
+        blocks.add_block(["d"])                                 # the next write works, numbered next
+        assert [(ref.seq, records) for ref, records in blocks.take_blocks(1000)] == [(0, ["a"]), (1, ["d"])]
+    finally:
+        log.gate.set()
+        blocks.stop()

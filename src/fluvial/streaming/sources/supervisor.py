@@ -8,7 +8,10 @@ keep their order, and each block goes to exactly one batch. Each block gets
 the next sequence number of its stream (:class:`BlockRef`); with a receiver
 write-ahead log, a block is written to the log (``persist``) before it joins
 the blocks a batch can take, in sequence order, so the log holds the blocks
-in the order batches take them.
+in the order batches take them. Producers storing blocks at the same time
+share one log write (a group commit): while one block is being written,
+the blocks of the producers that come meanwhile wait, and the next write
+takes them all as one block, in arrival order.
 
 Memory is bounded like Spark's block queue: once ``spark.streaming.blockQueueSize``
 blocks of this receiver wait in batches queued *behind* the batch being
@@ -139,6 +142,8 @@ class BlockGenerator:
     time in sequence order, before the block can be taken; if it raises, the
     block is not stored (``add_block`` raises; records cut by the timer stay
     buffered and are retried by the next cut or ``take``, which then raises).
+    With ``persist``, blocks that producers add while another block is being
+    persisted are persisted together, as one block (see :meth:`add_block`).
     ``recovered``: blocks (ref, records) from an earlier run, taken first."""
 
     def __init__(self, stream_id: int, interval_ms: int, queue_size: int, limiter: RateLimiter,
@@ -158,6 +163,7 @@ class BlockGenerator:
         self._blocks: list[tuple[BlockRef, list]] = list(recovered or [])
         self._in_flight: collections.deque[tuple[int, int]] = collections.deque()  # (batch time, blocks)
         self._waiting = 0
+        self._arrived: list[_Arrival] = []     # add_block calls waiting for the next persist
         self._timer: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------
@@ -198,7 +204,14 @@ class BlockGenerator:
         of records use it. ``timeout``: raise :class:`StoreTimeoutError`,
         storing nothing, at once when the rate limit would make the block
         wait longer than that (seconds of the limiter's clock), or once
-        that many seconds passed waiting for block-queue space."""
+        that many seconds passed waiting for block-queue space.
+
+        With a write-ahead log, the blocks of callers that arrive while
+        another block is being written are written together, as one block
+        (their items in arrival order, its record count their sum): one
+        durable write for all of them. Each caller returns once that block
+        is stored; if writing it fails, every one of them raises the error
+        and none of their items is stored."""
         count = len(items) if records is None else records
         self._check_active()
         if timeout is None:
@@ -216,10 +229,36 @@ class BlockGenerator:
         except StoreTimeoutError:
             self.limiter.refund(count)  # nothing stored: the records may come again
             raise
-        with self._write_lock:
+        if self._persist is None:
+            with self._write_lock:
+                self._check_active()
+                self._cut_and_store()
+                self._store(items, count)
+            return
+        arrival = _Arrival(items, count)
+        with self._cond:
+            self._arrived.append(arrival)
+        with self._write_lock:  # whoever gets it first writes every arrival so far
+            if not arrival.done:
+                self._store_arrivals()
+        if arrival.error is not None:
+            raise arrival.error
+
+    def _store_arrivals(self) -> None:
+        """Persist every waiting arrival as one block (holding _write_lock)."""
+        with self._cond:
+            group, self._arrived = self._arrived, []
+        try:
             self._check_active()
             self._cut_and_store()
-            self._store(items, count)
+            items = group[0].items if len(group) == 1 else [x for a in group for x in a.items]
+            self._store(items, sum(a.count for a in group))
+        except BaseException as exc:  # noqa: BLE001 - raised by every caller of the group
+            for a in group:
+                a.error = exc
+        finally:
+            for a in group:
+                a.done = True
 
     def _check_active(self) -> None:
         if not self._active:
@@ -325,6 +364,18 @@ class BlockGenerator:
             except Exception:  # noqa: BLE001 - records stay buffered; the batch's take retries and fails
                 log.exception("receiver of stream %d: storing a block failed; retrying at the next cut",
                               self.stream_id)
+
+
+class _Arrival:
+    """One ``add_block`` call waiting for its block to be persisted."""
+
+    __slots__ = ("items", "count", "done", "error")
+
+    def __init__(self, items: list, count: int) -> None:
+        self.items = items
+        self.count = count
+        self.done = False
+        self.error: BaseException | None = None
 
 
 def _limiter(rate: float | None, clock: Clock, stopped: threading.Event) -> RateLimiter:
