@@ -2,10 +2,11 @@
 
 A *block* is one materialised partition: a cached RDD partition
 (``("rdd", rdd_id, split)``) or one map task's output for one reduce partition
-(``("shuffle", shuffle_id, map_id)`` holding a list of buckets). Blocks live in
-the driver process; tasks receive the blocks they read as inputs and return the
-blocks they create. Executors therefore never need a channel back to the driver
-while a task runs.
+(``("shuffle", shuffle_id, map_id)`` holding a list of buckets). The driver
+knows where every block is: held in the driver, or kept by the worker process
+that computed it (a cached partition, see :class:`BlockStore`). Tasks receive
+the blocks they read as inputs (or run where they are kept) and return the
+blocks they create, so a task never needs a channel back to the driver.
 """
 from __future__ import annotations
 
