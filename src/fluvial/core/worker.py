@@ -5,8 +5,10 @@ Started by :class:`fluvial.core.executor.ProcessExecutor` as
 Stages are cached by id, so a stage's pickled lineage crosses the pipe once
 per worker. A failure goes back as the pickled exception (None when it cannot
 be pickled), its traceback text and whether it is retryable, so the driver
-can retry even an exception it cannot rebuild. The worker exits when the driver closes the pipe; it ignores
-SIGINT, so Ctrl-C in a terminal reaches only the driver, which shuts it down.
+can retry even an exception it cannot rebuild. The worker exits when the driver closes the pipe
+(or dies, which closes it); it ignores SIGINT and SIGTERM, so Ctrl-C in a terminal, or a SIGTERM
+to the whole process group (``timeout``, ``kill -- -PGID``, service managers), reaches only the
+driver, whose graceful stop then still has its workers; the driver shuts them down.
 
 Workers start while the driver is still busy (creating RDDs, starting a
 stream), so a worker imports the engine only when its first request arrives:
@@ -77,6 +79,7 @@ class Pipe:
 
 def main(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     pipe = Pipe(fd)
     stages: dict[int, object] = {}
     blocks: dict[tuple, object] = {}  # cached partitions this worker keeps for the driver
