@@ -144,6 +144,7 @@ class InProcessExecutor:
         raise KeyError(f"blocks at {locations!r}: an in-process executor keeps no blocks in workers")
 
     def save(self, locations: dict[Any, list[tuple[Any, str]]]) -> None:
+        """Nothing to write: no worker keeps blocks, so only an empty request is valid."""
         self.fetch(locations)
 
     def check_workers(self) -> None:

@@ -124,8 +124,8 @@ def serialize_bucket(bucket: list) -> bytes:
     ``__main__`` does not have: cloudpickle sends such classes by value).
     A list of atoms only (lines of text, typically) is pickled without the
     memo (:func:`pickle_immutable`)."""
-    if bucket and (one_atom_type(bucket) or set(map(type, bucket)) <= ATOMS):
-        return pickle_immutable(bucket)
+    if bucket and type(bucket[0]) in ATOMS and (one_atom_type(bucket) or set(map(type, bucket)) <= ATOMS):
+        return pickle_immutable(bucket)  # (a bucket of pairs fails at its first item, with no pass over it)
     try:
         data = pickle.dumps(bucket, protocol=5)
     except Exception:  # noqa: BLE001 - lambdas, local classes, ...
