@@ -326,14 +326,17 @@ class BlockGenerator:
         return [records for _, records in self.take_blocks(t)]
 
     def take_blocks(self, t: int) -> list[tuple[BlockRef, list]]:
-        """:meth:`take`, each block with its ref."""
-        with self._write_lock:
+        """:meth:`take`, each block with its ref. Cutting the buffer, taking
+        the blocks and counting them against the queue is one step for
+        producers (``_cond``, reentrant, is held throughout, the log write
+        included): a record stored meanwhile would see the queue without
+        this batch's blocks and slip past a full queue."""
+        with self._write_lock, self._cond:
             self._cut_and_store()
-            with self._cond:
-                blocks, self._blocks = self._blocks, []
-                if blocks:
-                    self._in_flight.append((t, len(blocks)))
-                return blocks
+            blocks, self._blocks = self._blocks, []
+            if blocks:
+                self._in_flight.append((t, len(blocks)))
+            return blocks
 
     def completed(self, t: int) -> None:
         """Batches up to ``t`` are done: their blocks no longer count against the queue."""
