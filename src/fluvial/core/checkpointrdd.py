@@ -124,5 +124,5 @@ def load(ctx: Any, path: str) -> CheckpointRDD:
     store = ctx._blocks
     for split, blob in enumerate(blocks):
         store.put(("rdd", rdd._id, split), blob)
-    weakref.finalize(rdd, store.remove_owner, "rdd", rdd._id)
+    weakref.finalize(rdd, store.release_owner, "rdd", rdd._id)
     return rdd

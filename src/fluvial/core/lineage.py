@@ -143,7 +143,7 @@ class ShuffledRDD(RDD):
         self._num_maps = prev.getNumPartitions()
         super().__init__(prev.ctx, [ShuffleDependency(prev, partitioner, sid)],
                          partitioner.numPartitions, partitioner)
-        weakref.finalize(self, prev.ctx._blocks.remove_owner, "shuffle", sid)
+        weakref.finalize(self, prev.ctx._blocks.release_owner, "shuffle", sid)
 
     def _own_inputs(self, split: int, inputs: dict, store: Any) -> None:
         inputs[("shuffle", self.shuffle_id, split)] = [

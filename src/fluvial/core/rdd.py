@@ -212,7 +212,7 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
             raise ValueError(f"Cannot change storage level of an RDD after it was already assigned a level "
                              f"(RDD {self._id} has {self._storage_level!r}, asked for {storageLevel!r})")
         if self._storage_level is None:
-            weakref.finalize(self, self.ctx._blocks.remove_owner, "rdd", self._id)
+            weakref.finalize(self, self.ctx._blocks.release_owner, "rdd", self._id)
         self._storage_level = storageLevel
         return self
 
@@ -317,7 +317,7 @@ class RDD(TransformMixin, ActionMixin, PairMixin, NumericMixin, Generic[T]):
                     fsio.atomic_write(checkpointrdd.part_url(path, bid[2]), block_bytes(store.get(bid)))
             checkpointrdd.finish(path, self._num_partitions, self.partitioner)
             self._checkpoint_path = path
-        weakref.finalize(self, store.remove_owner, "rdd", self._id)
+        weakref.finalize(self, store.release_owner, "rdd", self._id)
         self._checkpointed = True
         self._deps = []
         for attr in self._parent_attrs:

@@ -10,8 +10,10 @@ blocks they create, so a task never needs a channel back to the driver.
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import threading
-from typing import Any
+from typing import Any, Iterator
 
 
 class StorageLevel:
@@ -69,8 +71,9 @@ class BlockStore:
     A block is either held here (its data) or *remote*: kept by the worker
     process that computed it, which this store only knows the key of. Tasks
     that read a remote block run on its worker. Removing an owner's blocks is
-    idempotent (it runs from finalizers); remote copies are dropped by their
-    worker the next time the executor talks to it (:meth:`take_drops`).
+    idempotent; remote copies are dropped by their worker the next time the
+    executor talks to it (:meth:`take_drops`). Finalizers of collected RDDs
+    use :meth:`release_owner`, which never waits for the lock.
     Guarantees: a block once put is returned unchanged until removed."""
 
     def __init__(self) -> None:
@@ -78,11 +81,20 @@ class BlockStore:
         self._remote: dict[tuple[str, int], dict[int, Any]] = {}
         self._drops: dict[Any, list[BlockId]] = {}
         self._lock = threading.Lock()
+        self._released: collections.deque[tuple[str, int]] = collections.deque()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """Hold the lock, after applying the owners released since the last holder."""
+        with self._lock:
+            while self._released:
+                self._remove(*self._released.popleft())
+            yield
 
     def put(self, block_id: BlockId, data: Any) -> None:
         """Hold ``data`` in the driver (a remote copy, if any, is dropped)."""
         kind, owner, index = block_id
-        with self._lock:
+        with self._locked():
             self._owners.setdefault((kind, owner), {})[index] = data
             worker = self._remote.get((kind, owner), {}).pop(index, None)
             if worker is not None:
@@ -90,7 +102,7 @@ class BlockStore:
 
     def put_remote(self, block_id: BlockId, worker: Any) -> None:
         kind, owner, index = block_id
-        with self._lock:
+        with self._locked():
             self._remote.setdefault((kind, owner), {})[index] = worker
 
     def get(self, block_id: BlockId, default: Any = None) -> Any:
@@ -111,36 +123,47 @@ class BlockStore:
         return dict(self._owners.get((kind, owner_id), {}))
 
     def remove_owner(self, kind: str, owner_id: int) -> None:
-        with self._lock:
-            self._owners.pop((kind, owner_id), None)
-            for index, worker in self._remote.pop((kind, owner_id), {}).items():
-                self._drops.setdefault(worker, []).append((kind, owner_id, index))
+        """Forget every block of ``owner_id`` (an RDD or a shuffle) now."""
+        with self._locked():
+            self._remove(kind, owner_id)
+
+    def release_owner(self, kind: str, owner_id: int) -> None:
+        """:meth:`remove_owner` for finalizers: the collector runs them in
+        whatever thread it interrupts, possibly one inside this store's lock,
+        so this only records the owner (a deque append, atomic) and the next
+        call taking the lock removes its blocks."""
+        self._released.append((kind, owner_id))
+
+    def _remove(self, kind: str, owner_id: int) -> None:
+        self._owners.pop((kind, owner_id), None)
+        for index, worker in self._remote.pop((kind, owner_id), {}).items():
+            self._drops.setdefault(worker, []).append((kind, owner_id, index))
 
     def drop_remote(self, worker: Any, block_ids: list[BlockId]) -> None:
         """``worker`` keeps ``block_ids`` for no one (computed by tasks whose
         stage failed): it drops them with the next message it gets."""
-        with self._lock:
+        with self._locked():
             self._drops.setdefault(worker, []).extend(block_ids)
 
     def take_drops(self, worker: Any) -> list[BlockId]:
         """Remote blocks of ``worker`` removed since the last call."""
-        with self._lock:
+        with self._locked():
             return self._drops.pop(worker, [])
 
     def forget_worker(self, worker: Any) -> None:
         """``worker`` is gone: its blocks are lost (they are recomputed from lineage)."""
-        with self._lock:
+        with self._locked():
             for blocks in self._remote.values():
                 for index in [i for i, w in blocks.items() if w == worker]:
                     del blocks[index]
             self._drops.pop(worker, None)
 
     def block_count(self) -> int:
-        with self._lock:
+        with self._locked():
             return sum(len(v) for v in self._owners.values()) + sum(len(v) for v in self._remote.values())
 
     def clear(self) -> None:
-        with self._lock:
+        with self._locked():
             self._owners.clear()
             self._remote.clear()
             self._drops.clear()
