@@ -375,23 +375,29 @@ class ProcessExecutor:
             item = self._next(index)
             if item is None:
                 return
-            if item[0] == "preload":
-                self._preload_on(index, item[1])
-                continue
-            if item[0] in ("fetch", "save"):
-                kind, items, worker_key, fut = item
-                try:
-                    fut.set_result(self._block_request(index, kind, worker_key, items))
-                except BaseException as exc:  # noqa: BLE001 - forwarded to the caller
-                    fut.set_exception(exc)
-                continue
-            _, stage, spec, fut, monitor = item
-            if not fut.set_running_or_notify_cancel():
-                continue
+            self._handle(index, item)
+            # an idle thread must not keep the last stage, and the RDDs it
+            # reads, alive: their cached blocks are freed when they are collected
+            del item
+
+    def _handle(self, index: int, item: tuple) -> None:
+        if item[0] == "preload":
+            self._preload_on(index, item[1])
+            return
+        if item[0] in ("fetch", "save"):
+            kind, items, worker_key, fut = item
             try:
-                fut.set_result(self._attempts(index, stage, spec, monitor))
+                fut.set_result(self._block_request(index, kind, worker_key, items))
             except BaseException as exc:  # noqa: BLE001 - forwarded to the caller
                 fut.set_exception(exc)
+            return
+        _, stage, spec, fut, monitor = item
+        if not fut.set_running_or_notify_cancel():
+            return
+        try:
+            fut.set_result(self._attempts(index, stage, spec, monitor))
+        except BaseException as exc:  # noqa: BLE001 - forwarded to the caller
+            fut.set_exception(exc)
 
     def _preload_on(self, index: int, modules: list[str]) -> None:
         self._replace_if_dead(index)
