@@ -6,6 +6,11 @@ module-scoped: worker processes start once per module and executor kind.
 """
 from __future__ import annotations
 
+import faulthandler
+import os
+import sys
+import threading
+
 import pytest
 
 from support import EXECUTORS, make_context
@@ -15,3 +20,45 @@ def sc(request: pytest.FixtureRequest):
     context = make_context(request.param)
     yield context
     context.stop()
+
+
+# pytest-timeout's limit (pyproject: ``timeout``) fails a test by raising in
+# the main thread; if the test's own cleanup then blocks (stopping a context
+# whose job never returns), nothing would end the run until CI's limit. This
+# watchdog ends the whole run instead, with every thread's stack, once a test
+# has run for twice that limit.
+
+
+def _end_run(item: pytest.Item, limit: float) -> None:
+    capman = item.config.pluginmanager.getplugin("capturemanager")
+    captured = ("", "")
+    if capman is not None:
+        capman.suspend_global_capture(in_=True)
+        captured = capman.read_global_capture()   # pytest-timeout's report of the first limit, logs
+    item.config.get_terminal_writer().flush()
+    sys.stdout.flush()
+    for name, text in zip(("stdout", "stderr"), captured):
+        if text:
+            sys.stderr.write(f"\n+++ captured {name} of {item.nodeid}:\n{text}")
+    sys.stderr.write(f"\n+++ {item.nodeid} still running after {limit:.0f} s; "
+                     "ending the test run. Stacks of all threads:\n")
+    sys.stderr.flush()
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    sys.stderr.flush()
+    os._exit(3)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    marker = item.get_closest_marker("timeout")
+    soft = float(marker.args[0] if marker and marker.args else item.config.getini("timeout") or 0)
+    if soft <= 0:
+        return (yield)
+    limit = 2 * soft
+    watchdog = threading.Timer(limit, _end_run, args=(item, limit))
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        return (yield)
+    finally:
+        watchdog.cancel()
