@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from fluvial.streaming import Receiver, StreamingContext
+from fluvial.streaming import Receiver, StreamingContext, StreamingListener, scheduler
 from fluvial.testing import ListSink, ManualClock, queue_source, run_stream
 
 
@@ -167,6 +167,34 @@ def test_stop_without_grace_drops_batches_not_generated(ssc_factory):
     clock.advance(1)
     ssc.stop(stopSparkContext=False)
     assert queued.batches == [[1]]
+
+
+def test_stop_without_grace_goes_on_without_a_job_stuck_in_an_output_operation(ssc_factory, monkeypatch):
+    monkeypatch.setattr(scheduler, "RUNNING_JOB_WAIT", 0.1)
+    ssc, clock = ssc_factory()
+    entered, release = threading.Event(), threading.Event()
+    completed = []
+
+    class Completions(StreamingListener):
+        def onBatchCompleted(self, batchCompleted):
+            completed.append(batchCompleted.batchInfo().batchTime)
+
+    def stuck(rdd):
+        entered.set()
+        release.wait(30)
+        raise ValueError("failed after the stop went on")
+    queue_source(ssc, [[1], [2]]).foreachRDD(stuck)
+    ssc.addStreamingListener(Completions())
+    ssc.start()
+    clock.set_time(1000)                  # batch 1 is due: its job starts and blocks
+    assert entered.wait(10)
+    ssc.stop(stopSparkContext=False)      # returns although the job has not
+    assert ssc.getState() == "STOPPED"
+    release.set()
+    ssc._scheduler._job_thread.join(10)
+    assert not ssc._scheduler._job_thread.is_alive()
+    assert completed == []
+    ssc.awaitTermination()                # the abandoned job's failure is not the context's
 
 
 @pytest.mark.parametrize("graceful", [False, True])

@@ -214,12 +214,15 @@ class StreamingContext:
         """Stop receiving and generating batches; the context is then STOPPED
         for good (stopping twice is harmless).
 
-        Without grace, the job running finishes and batches not yet started
-        are dropped. With ``stopGraceFully``, receivers stop first, batches are
-        generated (at once, without waiting for the clock) until every record
-        they stored and every RDD still queued in a ``queueStream`` is in a
-        batch, and all batches are processed, waiting at most
-        ``spark.streaming.gracefulStopTimeout`` (default 10 batch durations).
+        Without grace, batches not yet started are dropped and the job
+        running is given 2 s to finish (as in Spark); one still running then
+        is left behind, its batch never completed, and the stop goes on. With
+        ``stopGraceFully``, receivers stop first, batches are generated (at
+        once, without waiting for the clock) until every record they stored
+        and every RDD still queued in a ``queueStream`` is in a batch, and all
+        batches are processed, waiting at most
+        ``spark.streaming.gracefulStopTimeout`` (default 10 batch durations;
+        after it, as without grace).
 
         Called from inside an output operation (e.g. a foreachRDD function),
         ``stop`` returns at once: no further job starts (with grace, the

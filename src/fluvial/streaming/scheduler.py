@@ -52,6 +52,10 @@ class BatchFailedError(RuntimeError):
         self.__cause__ = cause
 
 
+RUNNING_JOB_WAIT = 2.0
+"""Seconds a stop that drops batches waits for the job already running."""
+
+
 class JobScheduler:
     def __init__(self, ssc: "StreamingContext") -> None:
         self.ssc = ssc
@@ -66,6 +70,7 @@ class JobScheduler:
         self._failed = False
         self._finished = False
         self._abort = False
+        self._abandoned = False  # a stop went on without the job running
         self._gen_thread: threading.Thread | None = None
         self._job_thread: threading.Thread | None = None
         self._pending: set[int] = set()
@@ -129,7 +134,13 @@ class JobScheduler:
 
     def stop_running(self, drain: bool, timeout: float | None = None) -> None:
         """Stop the job thread after the queued batches (``drain``, waiting at
-        most ``timeout`` seconds for them) or after the job now running."""
+        most ``timeout`` seconds for them) or after the job now running.
+
+        The job running when batches are dropped gets ``RUNNING_JOB_WAIT``
+        seconds to finish, as Spark's JobScheduler waits 2 s for its job
+        executor; one still running then (stuck in an output operation) is
+        left to its thread and the stop goes on without it. Its batch is not
+        completed: no completion event, checkpoint or error is recorded."""
         if drain and not self.wait_until_done(self._last_generated, timeout):
             if not self._failed:
                 log.warning("graceful stop timed out with batches still queued; they are dropped")
@@ -142,8 +153,13 @@ class JobScheduler:
                 except queue.Empty:
                     break
         self._jobs.put(None)
-        if self._job_thread is not None and self._job_thread is not threading.current_thread():
-            self._job_thread.join()
+        thread = self._job_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(None if drain else RUNNING_JOB_WAIT)
+            if thread.is_alive():
+                self._abandoned = True
+                log.warning("a job was still running %.0f s after the stop: the context stops without it "
+                            "and its batch is not completed", RUNNING_JOB_WAIT)
         with self._done:
             self._finished = True
             self._done.notify_all()
@@ -230,6 +246,8 @@ class JobScheduler:
             try:
                 job.run()
             except BaseException as exc:  # noqa: BLE001 - reported to the context
+                if self._abandoned:  # the stop went on without it and may have stopped what it used
+                    return False
                 op._end_time = _now_ms()
                 op._failure_reason = "".join(traceback.format_exception(exc))
                 bus.post(StreamingListenerOutputOperationCompleted(op._snapshot()))
