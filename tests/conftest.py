@@ -1,4 +1,4 @@
-"""Shared fixtures.
+"""Shared fixtures, and a watchdog that ends a test run stuck in one test.
 
 ``sc`` is parametrised over both executors (in-process and worker processes),
 so every test that takes it checks that both give the same results. It is
@@ -22,14 +22,8 @@ def sc(request: pytest.FixtureRequest):
     context.stop()
 
 
-# pytest-timeout's limit (pyproject: ``timeout``) fails a test by raising in
-# the main thread; if the test's own cleanup then blocks (stopping a context
-# whose job never returns), nothing would end the run until CI's limit. This
-# watchdog ends the whole run instead, with every thread's stack, once a test
-# has run for twice that limit.
-
-
 def _end_run(item: pytest.Item, limit: float) -> None:
+    """Print what the stuck test printed and every thread's stack, then exit."""
     capman = item.config.pluginmanager.getplugin("capturemanager")
     captured = ("", "")
     if capman is not None:
@@ -50,6 +44,11 @@ def _end_run(item: pytest.Item, limit: float) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """A watchdog per test. pytest-timeout's limit (pyproject ``timeout``, or
+    the test's mark) fails a test by raising in the main thread; if the test's
+    cleanup then blocks too (joining a deadlocked thread), nothing would end
+    the run before CI's own limit, with nothing printed. At twice the limit
+    the watchdog ends the whole run, showing where every thread is."""
     marker = item.get_closest_marker("timeout")
     soft = float(marker.args[0] if marker and marker.args else item.config.getini("timeout") or 0)
     if soft <= 0:
