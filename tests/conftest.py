@@ -50,7 +50,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     the run before CI's own limit, with nothing printed. At twice the limit
     the watchdog ends the whole run, showing where every thread is."""
     marker = item.get_closest_marker("timeout")
-    soft = float(marker.args[0] if marker and marker.args else item.config.getini("timeout") or 0)
+    if marker and marker.args:
+        soft = float(marker.args[0])
+    elif item.config.pluginmanager.hasplugin("timeout"):
+        soft = float(item.config.getini("timeout") or 0)
+    else:
+        soft = 0.0  # pytest-timeout is not installed: no limit to watch
     if soft <= 0:
         return (yield)
     limit = 2 * soft
