@@ -1,6 +1,7 @@
 """persist/cache, checkpoint and localCheckpoint, shuffle reuse, on both executors."""
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 from operator import add
@@ -44,28 +45,19 @@ def test_unpersist_drops_blocks_and_recomputes(sc):
     assert calls.value == 20
 
 
-def test_blocks_of_a_collected_cached_rdd_are_removed(sc):
-    store = sc._blocks
-    before = store.block_count()
-    rdd = sc.parallelize(range(10), 2).cache()
-    rdd.count()
-    assert store.block_count() == before + 2
-    del rdd
-    gc.collect()
-    assert store.block_count() == before
-
-
 @pytest.mark.timeout(30)
-def test_a_cached_rdd_collected_inside_the_block_stores_lock_neither_deadlocks_nor_stays(sc):
+@pytest.mark.parametrize("inside_lock", [False, True], ids=["collected", "collected-inside-the-store-lock"])
+def test_blocks_of_a_collected_cached_rdd_are_removed_without_deadlock(sc, inside_lock):
     # The cyclic collector runs finalizers in whatever thread it interrupts;
     # a job thread in the middle of a store call holds the store's lock.
     store = sc._blocks
     before = store.block_count()
     rdd = sc.parallelize(range(10), 2).cache()
     rdd.count()
+    assert store.block_count() == before + 2
     rdd.self_reference = rdd          # only the cyclic collector frees it
     del rdd
-    with store._lock:
+    with store._lock if inside_lock else contextlib.nullcontext():
         gc.collect()
     assert store.block_count() == before
 
