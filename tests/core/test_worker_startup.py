@@ -109,3 +109,41 @@ def test_pipe_tells_a_close_between_messages_from_one_within_a_message():
             ours.recv_bytes()
     finally:
         ours.close()
+
+
+def _collections_while_building_groups(_it):
+    import gc
+    before = gc.get_stats()[0]["collections"]
+    groups = [(str(i), [i]) for i in range(30_000)]  # 60k containers, all alive
+    return [gc.get_stats()[0]["collections"] - before, len(groups)]  # Python's default threshold: about 80
+
+
+def _collected_after_making_cycles(_it):
+    import gc
+
+    class Node:
+        pass
+
+    before = sum(s["collected"] for s in gc.get_stats())
+    for _ in range(300_000):
+        node = Node()
+        node.me = node  # garbage only the cyclic collector frees
+    return [sum(s["collected"] for s in gc.get_stats()) - before]
+
+
+def test_a_worker_task_building_tens_of_thousands_of_groups_runs_at_most_one_garbage_collection():
+    sc = make_context("processes", cores=2)
+    try:
+        collections, built = sc.parallelize([0], 1).mapPartitions(_collections_while_building_groups).collect()
+        assert built == 30_000 and collections <= 1  # (one when the count was already high at the start)
+    finally:
+        sc.stop()
+
+
+def test_a_worker_still_collects_cyclic_garbage_within_a_task():
+    sc = make_context("processes", cores=2)
+    try:
+        [collected] = sc.parallelize([0], 1).mapPartitions(_collected_after_making_cycles).collect()
+        assert collected >= 150_000, collected  # a collection at least every 100k allocations
+    finally:
+        sc.stop()

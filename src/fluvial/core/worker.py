@@ -13,15 +13,27 @@ driver, whose graceful stop then still has its workers; the driver shuts them do
 Workers start while the driver is still busy (creating RDDs, starting a
 stream), so a worker imports the engine only when its first request arrives:
 until then it competes with the driver for the CPU as little as possible.
-This module itself imports nothing but ``os`` and ``signal``.
+This module itself imports nothing but ``gc``, ``os`` and ``signal``.
+
+A worker runs the cyclic garbage collector's youngest generation every
+:data:`GC_YOUNG_THRESHOLD` net container allocations instead of Python's
+700. A task that builds tens of thousands of groups (``(key, [values])``
+pairs) otherwise pays for dozens of collections that find nothing: about
+10% of a stateful batch. Cyclic garbage is still collected, at most that
+many allocations late, so a task making cycles per record runs in bounded
+memory.
 """
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
 
 _BIG = 0x7FFFFFFF
+GC_YOUNG_THRESHOLD = 100_000
+"""Net allocations of containers between two collections of the youngest
+generation, in a worker (Python's default: 700)."""
 _files_version = 0  # the driver's ``files_version`` this worker's import caches are up to date with
 
 
@@ -80,6 +92,7 @@ class Pipe:
 def main(fd: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
     pipe = Pipe(fd)
     stages: dict[int, object] = {}
     blocks: dict[tuple, object] = {}  # cached partitions this worker keeps for the driver
