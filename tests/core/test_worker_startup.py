@@ -131,19 +131,18 @@ def _collected_after_making_cycles(_it):
     return [sum(s["collected"] for s in gc.get_stats()) - before]
 
 
-def test_a_worker_task_building_tens_of_thousands_of_groups_runs_at_most_one_garbage_collection():
+@pytest.fixture(scope="module")
+def worker_sc():
     sc = make_context("processes", cores=2)
-    try:
-        collections, built = sc.parallelize([0], 1).mapPartitions(_collections_while_building_groups).collect()
-        assert built == 30_000 and collections <= 1  # (one when the count was already high at the start)
-    finally:
-        sc.stop()
+    yield sc
+    sc.stop()
 
 
-def test_a_worker_still_collects_cyclic_garbage_within_a_task():
-    sc = make_context("processes", cores=2)
-    try:
-        [collected] = sc.parallelize([0], 1).mapPartitions(_collected_after_making_cycles).collect()
-        assert collected >= 150_000, collected  # a collection at least every 100k allocations
-    finally:
-        sc.stop()
+def test_a_worker_task_building_tens_of_thousands_of_groups_runs_at_most_one_garbage_collection(worker_sc):
+    collections, built = worker_sc.parallelize([0], 1).mapPartitions(_collections_while_building_groups).collect()
+    assert built == 30_000 and collections <= 1  # (one when the count was already high at the start)
+
+
+def test_a_worker_still_collects_cyclic_garbage_within_a_task(worker_sc):
+    [collected] = worker_sc.parallelize([0], 1).mapPartitions(_collected_after_making_cycles).collect()
+    assert collected >= 150_000, collected  # a collection at least every 100k allocations
