@@ -18,10 +18,13 @@ This module itself imports nothing but ``gc``, ``os`` and ``signal``.
 A worker runs the cyclic garbage collector's youngest generation every
 :data:`GC_YOUNG_THRESHOLD` net container allocations instead of Python's
 700. A task that builds tens of thousands of groups (``(key, [values])``
-pairs) otherwise pays for dozens of collections that find nothing: about
-10% of a stateful batch. Cyclic garbage is still collected, at most that
-many allocations late, so a task making cycles per record runs in bounded
-memory.
+pairs) otherwise pays for dozens of collections that find nothing: in the
+benchmark's running count, 0.21 s of collections per worker over 10 batches
+of 100k lines at 700, 0.10 s at 10,000, 0.01 s at 25,000 and none at
+100,000 (about 10% of a batch). Cyclic garbage is still collected, at most
+that many allocations late: the bound is in containers, not bytes, so a
+task building a tree with parent links per record (as HTML parsers do) may
+hold that many containers of it between collections.
 """
 from __future__ import annotations
 
