@@ -274,10 +274,9 @@ def _scaled_targets(raw: dict) -> list[str]:
     for workload, key, label, test, goal in TARGETS:
         if test not in ("at_least", "at_most") or key not in ISSUE_PYSPARK:
             continue
-        names = list(ISSUE_PYSPARK[key]) if workload == "*" and isinstance(ISSUE_PYSPARK[key], dict) else (
-            [w for w in ("wordcount", "windowed", "stateful") if w in raw["workloads"]] if workload == "*"
-            else [workload])
-        unit = _UNITS.get(key, "")
+        names = [workload] if workload != "*" else [w for w in ("wordcount", "windowed", "stateful")
+                                                    if w in raw["workloads"]]
+        unit, sign = _UNITS.get(key, ""), "≥" if test == "at_least" else "≤"
         fmt = "{:.2f}" if key == "started_s" else "{:,.0f}"
         for w in names:
             here, f = _metric(raw, w, "pyspark", key), _metric(raw, w, "fluvial", key)
@@ -286,10 +285,9 @@ def _scaled_targets(raw: dict) -> list[str]:
             issue = ISSUE_PYSPARK[key][w] if isinstance(ISSUE_PYSPARK[key], dict) else ISSUE_PYSPARK[key]
             scaled = goal * here / issue
             met = f >= scaled if test == "at_least" else f <= scaled
-            rows.append(f"| {label}{f' ({w})' if workload == '*' else ''} | {'≥' if test == 'at_least' else '≤'} {goal:,}{unit} | "
-                        f"{_fmt(issue, fmt)}{unit} | {_fmt(here, fmt)}{unit} | "
-                        f"{'≥' if test == 'at_least' else '≤'} {_fmt(scaled, fmt)}{unit} | {_fmt(f, fmt)}{unit} | "
-                        f"{'yes' if met else '**no**'} |")
+            rows.append(f"| {label}{f' ({w})' if workload == '*' else ''} | {sign} {goal:,}{unit} | "
+                        f"{_fmt(issue, fmt)}{unit} | {_fmt(here, fmt)}{unit} | {sign} {_fmt(scaled, fmt)}{unit} | "
+                        f"{_fmt(f, fmt)}{unit} | {'yes' if met else '**no**'} |")
     if not rows:
         return []
     return ["The absolute goals were set where PySpark measured the issue's figures. Moved to this machine "
